@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/**
+ * Aggregator tuning, read from the environment. The CDK construct writes these variables
+ * from its props, so the defaults live here once.
+ */
+export const AGGREGATOR_DEFAULTS = {
+  allowedLatenessSeconds: 60,
+  dedupHorizonSeconds: 900,
+  maxEventBytes: 4096,
+  maxFutureSkewSeconds: 300,
+} as const;
+
+export const AggregatorEnv = {
+  windowTableName: 'WINDOW_TABLE_NAME',
+  stateTableName: 'STATE_TABLE_NAME',
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  lateEventsQueueUrl: 'LATE_EVENTS_QUEUE_URL',
+  allowedLatenessSeconds: 'ALLOWED_LATENESS_SECONDS',
+  dedupHorizonSeconds: 'DEDUP_HORIZON_SECONDS',
+  maxEventBytes: 'MAX_EVENT_BYTES',
+  maxFutureSkewSeconds: 'MAX_FUTURE_SKEW_SECONDS',
+} as const;
+
+const seconds = z.coerce.number().int().nonnegative();
+
+export const AggregatorSettings = z.object({
+  windowTableName: z.string().min(1),
+  stateTableName: z.string().min(1),
+  deadLetterQueueUrl: z.string().min(1),
+  lateEventsQueueUrl: z.string().min(1),
+  allowedLatenessSeconds: seconds.default(AGGREGATOR_DEFAULTS.allowedLatenessSeconds),
+  dedupHorizonSeconds: seconds.default(AGGREGATOR_DEFAULTS.dedupHorizonSeconds),
+  maxEventBytes: z.coerce.number().int().positive().default(AGGREGATOR_DEFAULTS.maxEventBytes),
+  maxFutureSkewSeconds: seconds.default(AGGREGATOR_DEFAULTS.maxFutureSkewSeconds),
+});
+export type AggregatorSettings = z.infer<typeof AggregatorSettings>;
+
+export class ConfigurationError extends Error {
+  override name = 'ConfigurationError';
+}
+
+/** Fails fast and names every missing or invalid variable. */
+export function aggregatorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AggregatorSettings {
+  const raw = Object.fromEntries(
+    Object.entries(AggregatorEnv).map(([key, variable]) => [key, env[variable] === '' ? undefined : env[variable]]),
+  );
+  const parsed = AggregatorSettings.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]) as keyof typeof AggregatorEnv;
+      return `${AggregatorEnv[key] ?? key}: ${issue.message}`;
+    });
+    throw new ConfigurationError(`Invalid aggregator configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
