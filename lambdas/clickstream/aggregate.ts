@@ -1,0 +1,164 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { KinesisDataStreamRecord, KinesisDataStreamRecordPayload } from '@aws-lambda-powertools/parser/schemas/kinesis';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { z } from 'zod';
+import type { AggregatorSettings } from '../../contracts/aggregator-settings';
+import { BatchPlanner, DEFAULT_COMMIT_LIMITS, planBatch, type BatchPlan, type PlanSettings, type ShardRecord } from './core/batch-plan';
+import type { ShardRef, ShardStore } from './shard-store';
+import { deadLetterMessage, lateEventMessage, sendInRecordOrder } from './sinks';
+
+/**
+ * The Kinesis envelope, validated with Powertools' schema. Record data stays base64 here:
+ * the core decodes it so that each bad record gets its own reason instead of failing the batch.
+ */
+const KinesisEnvelopeRecord = KinesisDataStreamRecord.extend({
+  kinesis: KinesisDataStreamRecordPayload.extend({ data: z.string() }),
+});
+
+export interface AggregatorDependencies {
+  store: ShardStore;
+  sqs: SQSClient;
+  settings: AggregatorSettings;
+  logger: Logger;
+  metrics: Metrics;
+  now: () => number;
+}
+
+export function planSettingsFrom(settings: AggregatorSettings): PlanSettings {
+  return {
+    maxEventBytes: settings.maxEventBytes,
+    maxFutureSkewMs: settings.maxFutureSkewSeconds * 1000,
+    allowedLatenessMs: settings.allowedLatenessSeconds * 1000,
+    ...DEFAULT_COMMIT_LIMITS,
+  };
+}
+
+function toShardRecord(record: KinesisStreamRecord): ShardRecord {
+  const { kinesis } = KinesisEnvelopeRecord.parse(record);
+  return {
+    sequenceNumber: kinesis.sequenceNumber,
+    partitionKey: kinesis.partitionKey,
+    approximateArrivalMs: Math.round(kinesis.approximateArrivalTimestamp * 1000),
+    data: kinesis.data,
+  };
+}
+
+function shardOf(record: KinesisStreamRecord): ShardRef {
+  return { streamArn: record.eventSourceARN, shardId: record.eventID.slice(0, record.eventID.indexOf(':')) };
+}
+
+/**
+ * Counts one shard's batch of clicks into the window table, exactly once.
+ * 1. Classify every record in order (Powertools isolates a record that cannot be read).
+ * 2. Send dead letters and late events; a failed send ends the batch at that record.
+ * 3. Commit the window deltas for the records before the first failure, transaction by transaction.
+ * 4. Report the first failure, so the event source mapping retries from it.
+ */
+export async function aggregateShardBatch(
+  records: KinesisStreamRecord[],
+  context: Context,
+  deps: AggregatorDependencies,
+): Promise<KinesisStreamBatchResponse> {
+  const first = records[0];
+  if (first === undefined) return { batchItemFailures: [] };
+  const shard = shardOf(first);
+  const nowMs = deps.now();
+  const planSettings = planSettingsFrom(deps.settings);
+  const loaded = await deps.store.load(shard, nowMs);
+
+  const planner = new BatchPlanner(loaded.state, planSettings, loaded.seenBefore);
+  const shardRecords: ShardRecord[] = [];
+  const classification = await processPartialResponse(
+    { Records: records },
+    (record: KinesisStreamRecord) => {
+      const shardRecord = toShardRecord(record);
+      shardRecords.push(shardRecord);
+      planner.add(shardRecord);
+    },
+    new BatchProcessor(EventType.KinesisDataStreams),
+    { context, processInParallel: false },
+  );
+  const indexOfSequence = new Map(records.map((record, index) => [record.kinesis.sequenceNumber, index]));
+  let cutoff = Math.min(
+    records.length,
+    ...classification.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0),
+  );
+  let plan: BatchPlan = cutoff === records.length ? planner.finish() : replan(cutoff);
+  function replan(upTo: number): BatchPlan {
+    return planBatch(shardRecords.slice(0, upTo), loaded.state, planSettings, loaded.seenBefore);
+  }
+
+  for (const [queueUrl, messages] of [
+    [deps.settings.deadLetterQueueUrl, plan.rejections.map((rejection) => deadLetterMessage(rejection, shard.shardId))],
+    [deps.settings.lateEventsQueueUrl, plan.lateEvents.map((late) => lateEventMessage(late, shard.shardId))],
+  ] as const) {
+    const failure = await sendInRecordOrder(deps.sqs, queueUrl, messages.filter((message) => message.recordIndex < cutoff));
+    if (failure !== undefined && failure.recordIndex < cutoff) {
+      deps.logger.error('Could not deliver to a sink; the batch ends before this record', { queueUrl, ...failure });
+      cutoff = failure.recordIndex;
+    }
+  }
+  if (cutoff < records.length) plan = replan(cutoff);
+
+  let state = loaded.state;
+  for (const [index, commit] of plan.commits.entries()) {
+    try {
+      state = await deps.store.commit(shard, state, commit, nowMs);
+    } catch (error) {
+      if (index === 0) throw error;
+      // Earlier commits stand; retrying from the first uncommitted record keeps them.
+      deps.logger.error('Commit failed; the batch ends at the last committed record', { error: error as Error });
+      cutoff = indexOfSequence.get(plan.commits[index - 1]!.lastSequenceNumber)! + 1;
+      plan = replan(cutoff);
+      break;
+    }
+  }
+
+  recordMetrics(deps.metrics, plan);
+  deps.logger.info('Batch aggregated', {
+    shardId: shard.shardId,
+    records: records.length,
+    ...plan.outcomes,
+    commits: plan.commits.length,
+    windowWrites: plan.commits.reduce((sum, commit) => sum + commit.windows.length, 0),
+    retryFrom: cutoff < records.length ? records[cutoff]!.kinesis.sequenceNumber : undefined,
+  });
+  return {
+    batchItemFailures: cutoff < records.length ? [{ itemIdentifier: records[cutoff]!.kinesis.sequenceNumber }] : [],
+  };
+}
+
+function recordMetrics(metrics: Metrics, plan: BatchPlan): void {
+  metrics.addMetric('ClicksCounted', MetricUnit.Count, plan.outcomes.counted);
+  metrics.addMetric('DuplicateClicks', MetricUnit.Count, plan.outcomes.duplicate);
+  metrics.addMetric('LateClicks', MetricUnit.Count, plan.outcomes.late);
+  metrics.addMetric('InvalidRecords', MetricUnit.Count, plan.outcomes.invalid);
+  metrics.addMetric('ReplayedRecords', MetricUnit.Count, plan.outcomes.replayed);
+  metrics.addMetric('WindowWrites', MetricUnit.Count, plan.commits.reduce((sum, commit) => sum + commit.windows.length, 0));
+}
+
+/** Lambda delivers one shard per invocation; grouping anyway keeps each shard's order intact. */
+export async function aggregateClicks(
+  event: KinesisStreamEvent,
+  context: Context,
+  deps: AggregatorDependencies,
+): Promise<KinesisStreamBatchResponse> {
+  const byShard = new Map<string, KinesisStreamRecord[]>();
+  for (const record of event.Records) {
+    const key = `${record.eventSourceARN}#${shardOf(record).shardId}`;
+    const shardRecords = byShard.get(key) ?? [];
+    shardRecords.push(record);
+    byShard.set(key, shardRecords);
+  }
+  const batchItemFailures: KinesisStreamBatchResponse['batchItemFailures'] = [];
+  for (const shardRecords of byShard.values()) {
+    const response = await aggregateShardBatch(shardRecords, context, deps);
+    batchItemFailures.push(...response.batchItemFailures);
+  }
+  deps.metrics.publishStoredMetrics();
+  return { batchItemFailures };
+}
+

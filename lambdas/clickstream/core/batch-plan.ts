@@ -1,0 +1,189 @@
+import type { Click, RejectionReason } from '../../../contracts/clickstream';
+import { decodeClick, type DecodeLimits } from './decode';
+import { compareSequenceNumbers } from './sequence';
+import { isWindowClosed, windowStartOf } from './windowing';
+
+/** One Kinesis record as the aggregator sees it, whatever envelope delivered it. */
+export interface ShardRecord {
+  sequenceNumber: string;
+  partitionKey: string;
+  approximateArrivalMs: number;
+  /** The record's data, base64 encoded as Lambda delivers it. */
+  data: string;
+}
+
+/** What the aggregator has committed for a shard: everything up to `checkpoint` is counted. */
+export interface ShardState {
+  checkpoint?: string;
+  /** Highest event time committed for the shard; -Infinity before the first event. */
+  watermarkMs: number;
+}
+
+export interface PlanSettings extends DecodeLimits {
+  allowedLatenessMs: number;
+  /** Window items one commit may touch: DynamoDB transactions hold 100 items, two are bookkeeping. */
+  maxWindowsPerCommit: number;
+  /** Bytes of eventIds one ledger item may hold; DynamoDB items stop at 400 KB. */
+  maxLedgerBytesPerCommit: number;
+}
+
+export const DEFAULT_COMMIT_LIMITS = { maxWindowsPerCommit: 98, maxLedgerBytesPerCommit: 300_000 } as const;
+
+export interface WindowDelta {
+  url: string;
+  windowStartMs: number;
+  count: number;
+  lateCount: number;
+}
+
+/** One atomic step: window deltas, ledger entries and the checkpoint that covers them. */
+export interface Commit {
+  lastSequenceNumber: string;
+  watermarkMs: number;
+  windows: WindowDelta[];
+  /** eventIds counted or recorded late in this commit; a later copy of one is a producer re-send. */
+  eventIds: string[];
+}
+
+export interface Rejection {
+  recordIndex: number;
+  record: ShardRecord;
+  reason: RejectionReason;
+  detail: string;
+}
+
+export interface LateEvent {
+  recordIndex: number;
+  record: ShardRecord;
+  click: Click;
+  windowStartMs: number;
+  watermarkMs: number;
+}
+
+export type RecordOutcome = 'replayed' | 'counted' | 'duplicate' | 'late' | 'invalid';
+
+export interface BatchPlan {
+  commits: Commit[];
+  rejections: Rejection[];
+  lateEvents: LateEvent[];
+  outcomes: Record<RecordOutcome, number>;
+}
+
+interface OpenCommit {
+  lastSequenceNumber?: string;
+  windows: Map<string, WindowDelta>;
+  eventIds: string[];
+  ledgerBytes: number;
+}
+
+const emptyCommit = (): OpenCommit => ({ windows: new Map(), eventIds: [], ledgerBytes: 0 });
+
+/**
+ * Plans how one shard's batch changes the window table, record by record, in sequence order.
+ * Pure: it decides, the caller writes. Replaying the same records from the same state gives
+ * the same plan, which is what makes retries, bisection and restarts exact.
+ */
+export class BatchPlanner {
+  private readonly commits: Commit[] = [];
+  private readonly rejections: Rejection[] = [];
+  private readonly lateEvents: LateEvent[] = [];
+  private readonly outcomes: Record<RecordOutcome, number> = { replayed: 0, counted: 0, duplicate: 0, late: 0, invalid: 0 };
+  private readonly seenInBatch = new Set<string>();
+  private open: OpenCommit = emptyCommit();
+  private watermarkMs: number;
+  private recordIndex = 0;
+
+  constructor(
+    private readonly state: ShardState,
+    private readonly settings: PlanSettings,
+    /** True when the ledger holds the eventId from an earlier commit within the horizon. */
+    private readonly seenBefore: (eventId: string) => boolean,
+  ) {
+    this.watermarkMs = state.watermarkMs;
+  }
+
+  add(record: ShardRecord): RecordOutcome {
+    const recordIndex = this.recordIndex++;
+    if (this.state.checkpoint !== undefined && compareSequenceNumbers(record.sequenceNumber, this.state.checkpoint) <= 0) {
+      return this.tally('replayed');
+    }
+    const decoded = decodeClick(record.data, record.approximateArrivalMs, this.settings);
+    if (!decoded.ok) {
+      this.rejections.push({ recordIndex, record, reason: decoded.reason, detail: decoded.detail });
+      this.advance(record);
+      return this.tally('invalid');
+    }
+    const { click } = decoded;
+    if (this.seenInBatch.has(click.eventId) || this.seenBefore(click.eventId)) {
+      this.advance(record);
+      return this.tally('duplicate');
+    }
+    const windowStartMs = windowStartOf(click.timestamp);
+    const late = isWindowClosed(windowStartMs, this.watermarkMs, this.settings.allowedLatenessMs);
+    this.makeRoomFor(click, windowStartMs);
+    this.seenInBatch.add(click.eventId);
+    this.open.eventIds.push(click.eventId);
+    this.open.ledgerBytes += Buffer.byteLength(click.eventId) + 1;
+    const delta = this.deltaFor(click.url, windowStartMs);
+    if (late) {
+      delta.lateCount += 1;
+      this.lateEvents.push({ recordIndex, record, click, windowStartMs, watermarkMs: this.watermarkMs });
+    } else {
+      delta.count += 1;
+      if (click.timestamp > this.watermarkMs) this.watermarkMs = click.timestamp;
+    }
+    this.advance(record);
+    return this.tally(late ? 'late' : 'counted');
+  }
+
+  finish(): BatchPlan {
+    this.closeOpenCommit();
+    return { commits: this.commits, rejections: this.rejections, lateEvents: this.lateEvents, outcomes: { ...this.outcomes } };
+  }
+
+  private tally(outcome: RecordOutcome): RecordOutcome {
+    this.outcomes[outcome] += 1;
+    return outcome;
+  }
+
+  private advance(record: ShardRecord): void {
+    this.open.lastSequenceNumber = record.sequenceNumber;
+  }
+
+  private deltaFor(url: string, windowStartMs: number): WindowDelta {
+    const key = `${windowStartMs}|${url}`;
+    let delta = this.open.windows.get(key);
+    if (delta === undefined) {
+      delta = { url, windowStartMs, count: 0, lateCount: 0 };
+      this.open.windows.set(key, delta);
+    }
+    return delta;
+  }
+
+  /** Closes the open commit when this click would push it past a DynamoDB transaction limit. */
+  private makeRoomFor(click: Click, windowStartMs: number): void {
+    const isNewWindow = !this.open.windows.has(`${windowStartMs}|${click.url}`);
+    const windowsFull = isNewWindow && this.open.windows.size >= this.settings.maxWindowsPerCommit;
+    const ledgerFull = this.open.ledgerBytes + Buffer.byteLength(click.eventId) + 1 > this.settings.maxLedgerBytesPerCommit;
+    if (windowsFull || ledgerFull) this.closeOpenCommit();
+  }
+
+  private closeOpenCommit(): void {
+    const { lastSequenceNumber, windows, eventIds } = this.open;
+    if (lastSequenceNumber === undefined) return;
+    this.commits.push({ lastSequenceNumber, watermarkMs: this.watermarkMs, windows: [...windows.values()], eventIds });
+    this.open = emptyCommit();
+  }
+}
+
+/** Plans a whole batch; convenient where no per-record hook is needed (benchmarks, tests). */
+export function planBatch(
+  records: readonly ShardRecord[],
+  state: ShardState,
+  settings: PlanSettings,
+  seenBefore: (eventId: string) => boolean = () => false,
+): BatchPlan {
+  const planner = new BatchPlanner(state, settings, seenBefore);
+  for (const record of records) planner.add(record);
+  return planner.finish();
+}

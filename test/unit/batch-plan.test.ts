@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_COMMIT_LIMITS, planBatch, type PlanSettings } from '../../lambdas/clickstream/core/batch-plan';
+import { decodeClick } from '../../lambdas/clickstream/core/decode';
+import { compareSequenceNumbers, sortableSequence } from '../../lambdas/clickstream/core/sequence';
+import { isWindowClosed, windowStartOf } from '../../lambdas/clickstream/core/windowing';
+import { sequenceAt, shardRecordFactory } from '../support/kinesis-records';
+
+const SETTINGS: PlanSettings = { maxEventBytes: 4096, maxFutureSkewMs: 300_000, allowedLatenessMs: 60_000, ...DEFAULT_COMMIT_LIMITS };
+const T0 = Date.parse('2026-01-01T00:10:00Z');
+const NO_STATE = { watermarkMs: Number.NEGATIVE_INFINITY };
+const click = (eventId: string, url: string, timestamp: number | string) => ({ eventId, url, userId: 'u1', timestamp });
+
+describe('windowing', () => {
+  it.each([
+    ['2026-01-01T00:10:00.000Z', '2026-01-01T00:10:00.000Z'],
+    ['2026-01-01T00:10:59.999Z', '2026-01-01T00:10:00.000Z'],
+    ['2026-01-01T00:11:00.000Z', '2026-01-01T00:11:00.000Z'],
+    ['1970-01-01T00:00:30.000Z', '1970-01-01T00:00:00.000Z'],
+  ])('puts %s in the window starting %s', (timestamp, windowStart) => {
+    expect(new Date(windowStartOf(Date.parse(timestamp))).toISOString()).toBe(windowStart);
+  });
+
+  it('closes a window only when the watermark passes its end by the allowed lateness', () => {
+    const start = Date.parse('2026-01-01T00:10:00Z');
+    expect(isWindowClosed(start, start + 60_000 + 59_999, 60_000)).toBe(false);
+    expect(isWindowClosed(start, start + 60_000 + 60_000, 60_000)).toBe(true);
+  });
+});
+
+describe('sequence numbers', () => {
+  it.each([
+    ['9', '10', -1],
+    ['10', '9', 1],
+    ['49600000000000000000000000000000000000000000000000000001', '49600000000000000000000000000000000000000000000000000002', -1],
+    ['123', '123', 0],
+  ])('compares %s with %s as integers', (a, b, expected) => {
+    expect(compareSequenceNumbers(a, b)).toBe(expected);
+  });
+
+  it('pads sequence numbers so that string order is numeric order', () => {
+    expect(sortableSequence('9') < sortableSequence('10')).toBe(true);
+    expect(sortableSequence('10')).toHaveLength(128);
+  });
+});
+
+describe('decodeClick', () => {
+  const decode = (body: unknown, arrivalMs = T0) =>
+    decodeClick(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)).toString('base64'), arrivalMs, SETTINGS);
+
+  it('accepts ISO-8601 and epoch-millisecond timestamps and normalises both to epoch ms', () => {
+    expect(decode(click('e1', '/a', '2026-01-01T00:09:30.000Z'))).toStrictEqual({
+      ok: true,
+      click: { eventId: 'e1', url: '/a', userId: 'u1', timestamp: Date.parse('2026-01-01T00:09:30.000Z') },
+    });
+    expect(decode(click('e1', '/a', T0 - 1000))).toMatchObject({ ok: true, click: { timestamp: T0 - 1000 } });
+  });
+
+  it.each([
+    ['not JSON', '{"eventId": ', 'not-json'],
+    ['a missing field', { eventId: 'e1', url: '/a', timestamp: T0 }, 'schema'],
+    ['a wrong type', { eventId: 'e1', url: 42, userId: 'u1', timestamp: T0 }, 'schema'],
+    ['an empty eventId', { eventId: '', url: '/a', userId: 'u1', timestamp: T0 }, 'schema'],
+    ['a timestamp without a zone', { eventId: 'e1', url: '/a', userId: 'u1', timestamp: '2026-01-01 00:00:00' }, 'schema'],
+    ['an oversized record', { eventId: 'e1', url: `/${'x'.repeat(5000)}`, userId: 'u1', timestamp: T0 }, 'oversized'],
+    ['a timestamp far in the future', click('e1', '/a', T0 + 301_000), 'future-timestamp'],
+  ])('rejects %s with reason %s', (_name, body, reason) => {
+    expect(decode(body)).toMatchObject({ ok: false, reason });
+  });
+
+  it('names the offending field in schema errors', () => {
+    const result = decode({ eventId: 'e1', url: '/a', timestamp: T0 });
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.detail).toContain('userId');
+  });
+});
+
+describe('planBatch', () => {
+  it('pre-aggregates a batch into one delta per (url, window) and checkpoints at the last record', () => {
+    const records = [
+      shardRecordFactory(1, click('e1', '/a', T0 - 5000)),
+      shardRecordFactory(2, click('e2', '/a', T0 - 4000)),
+      shardRecordFactory(3, click('e3', '/b', T0 - 3000)),
+      shardRecordFactory(4, click('e4', '/a', T0 + 61_000)),
+    ];
+
+    const plan = planBatch(records, NO_STATE, SETTINGS);
+
+    expect(plan.commits).toStrictEqual([
+      {
+        lastSequenceNumber: sequenceAt(4),
+        watermarkMs: T0 + 61_000,
+        windows: [
+          { url: '/a', windowStartMs: windowStartOf(T0 - 5000), count: 2, lateCount: 0 },
+          { url: '/b', windowStartMs: windowStartOf(T0 - 3000), count: 1, lateCount: 0 },
+          { url: '/a', windowStartMs: windowStartOf(T0 + 61_000), count: 1, lateCount: 0 },
+        ],
+        eventIds: ['e1', 'e2', 'e3', 'e4'],
+      },
+    ]);
+    expect(plan.outcomes).toStrictEqual({ replayed: 0, counted: 4, duplicate: 0, late: 0, invalid: 0 });
+  });
+
+  it('skips records at or below the checkpoint, so a replayed batch changes nothing', () => {
+    const records = [1, 2, 3].map((n) => shardRecordFactory(n, click(`e${n}`, '/a', T0)));
+
+    const plan = planBatch(records, { checkpoint: sequenceAt(2), watermarkMs: T0 }, SETTINGS);
+
+    expect(plan.outcomes).toMatchObject({ replayed: 2, counted: 1 });
+    expect(plan.commits[0]?.windows).toStrictEqual([{ url: '/a', windowStartMs: windowStartOf(T0), count: 1, lateCount: 0 }]);
+  });
+
+  it('counts a re-sent eventId once, whether the first copy is in this batch or in the ledger', () => {
+    const records = [
+      shardRecordFactory(1, click('e1', '/a', T0)),
+      shardRecordFactory(2, click('e1', '/a', T0)),
+      shardRecordFactory(3, click('e0', '/a', T0)),
+    ];
+
+    const plan = planBatch(records, NO_STATE, SETTINGS, (eventId) => eventId === 'e0');
+
+    expect(plan.outcomes).toMatchObject({ counted: 1, duplicate: 2 });
+    expect(plan.commits[0]?.eventIds).toStrictEqual(['e1']);
+    expect(plan.commits[0]?.lastSequenceNumber).toBe(sequenceAt(3));
+  });
+
+  it('counts out-of-order events within the allowed lateness and sends later ones to the late sink', () => {
+    const records = [
+      shardRecordFactory(1, click('e1', '/a', T0)),
+      shardRecordFactory(2, click('e2', '/a', T0 - 59_999)), // less than the allowed lateness behind: counted
+      shardRecordFactory(3, click('e3', '/a', T0 - 200_000)), // window closed long ago
+    ];
+
+    const plan = planBatch(records, NO_STATE, SETTINGS);
+
+    expect(plan.outcomes).toMatchObject({ counted: 2, late: 1 });
+    expect(plan.lateEvents).toHaveLength(1);
+    expect(plan.lateEvents[0]).toMatchObject({ recordIndex: 2, watermarkMs: T0, click: { eventId: 'e3' } });
+    expect(plan.commits[0]?.windows).toContainEqual({ url: '/a', windowStartMs: windowStartOf(T0 - 200_000), count: 0, lateCount: 1 });
+    expect(plan.commits[0]?.eventIds).toContain('e3');
+  });
+
+  it('uses the committed watermark, so lateness is the same after a restart', () => {
+    const plan = planBatch([shardRecordFactory(5, click('e5', '/a', T0 - 200_000))], { checkpoint: sequenceAt(4), watermarkMs: T0 }, SETTINGS);
+    expect(plan.outcomes).toMatchObject({ late: 1, counted: 0 });
+  });
+
+  it('dead-letters invalid records with their index and reason and moves the checkpoint past them', () => {
+    const records = [shardRecordFactory(1, 'not json'), shardRecordFactory(2, click('e2', '/a', T0))];
+
+    const plan = planBatch(records, NO_STATE, SETTINGS);
+
+    expect(plan.rejections).toMatchObject([{ recordIndex: 0, reason: 'not-json' }]);
+    expect(plan.commits[0]?.lastSequenceNumber).toBe(sequenceAt(2));
+  });
+
+  it('still commits the checkpoint when every record was invalid', () => {
+    const plan = planBatch([shardRecordFactory(1, '{}')], NO_STATE, SETTINGS);
+    expect(plan.commits).toStrictEqual([{ lastSequenceNumber: sequenceAt(1), watermarkMs: Number.NEGATIVE_INFINITY, windows: [], eventIds: [] }]);
+  });
+
+  it('splits commits so that no transaction exceeds the window limit, each with its own checkpoint', () => {
+    const records = Array.from({ length: 7 }, (_, n) => shardRecordFactory(n + 1, click(`e${n}`, `/page-${n}`, T0)));
+
+    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxWindowsPerCommit: 3 });
+
+    expect(plan.commits.map((commit) => [commit.windows.length, commit.lastSequenceNumber])).toStrictEqual([
+      [3, sequenceAt(3)],
+      [3, sequenceAt(6)],
+      [1, sequenceAt(7)],
+    ]);
+  });
+
+  it('splits commits when the ledger item would grow past its byte limit', () => {
+    const records = Array.from({ length: 4 }, (_, n) => shardRecordFactory(n + 1, click(`event-${n}`, '/a', T0)));
+    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxLedgerBytesPerCommit: 16 });
+    expect(plan.commits.map((commit) => commit.eventIds)).toStrictEqual([['event-0', 'event-1'], ['event-2', 'event-3']]);
+  });
+
+  it('plans the same commits when a batch is replayed in bisected halves', () => {
+    const records = Array.from({ length: 40 }, (_, n) =>
+      shardRecordFactory(n + 1, click(`e${n % 30}`, `/p${n % 7}`, T0 + (n % 5) * 1000 - 2000)),
+    );
+    const whole = planBatch(records, NO_STATE, SETTINGS);
+
+    const firstHalf = planBatch(records.slice(0, 20), NO_STATE, SETTINGS);
+    const afterFirst = { checkpoint: firstHalf.commits.at(-1)!.lastSequenceNumber, watermarkMs: firstHalf.commits.at(-1)!.watermarkMs };
+    const ledger = new Set(firstHalf.commits.flatMap((commit) => commit.eventIds));
+    const secondHalf = planBatch(records, afterFirst, SETTINGS, (eventId) => ledger.has(eventId));
+
+    const total = (plans: typeof whole[]) => {
+      const counts = new Map<string, number>();
+      for (const commit of plans.flatMap((plan) => plan.commits)) {
+        for (const delta of commit.windows) counts.set(`${delta.url}|${delta.windowStartMs}`, (counts.get(`${delta.url}|${delta.windowStartMs}`) ?? 0) + delta.count);
+      }
+      return counts;
+    };
+    expect(total([firstHalf, secondHalf])).toStrictEqual(total([whole]));
+    expect(secondHalf.outcomes.replayed).toBe(20);
+  });
+});
