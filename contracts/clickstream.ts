@@ -9,10 +9,13 @@ import { z } from 'zod';
 export const MAX_ID_LENGTH = 128;
 export const MAX_URL_LENGTH = 2048;
 
+/** How an ISO-8601 event timestamp becomes epoch milliseconds; fast paths reuse it. */
+export const isoToEpochMs = (iso: string): number => Date.parse(iso);
+
 /** ISO-8601 with an explicit zone, or epoch milliseconds; both become epoch ms. */
 export const EventTimestamp = z.union([
-  z.iso.datetime({ offset: true }).transform((iso) => Date.parse(iso)),
   z.number().int().nonnegative().max(8.64e15),
+  z.iso.datetime({ offset: true }).transform(isoToEpochMs),
 ]);
 
 export const ClickEvent = z.object({

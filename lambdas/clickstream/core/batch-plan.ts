@@ -71,12 +71,14 @@ export interface BatchPlan {
 
 interface OpenCommit {
   lastSequenceNumber?: string;
-  windows: Map<string, WindowDelta>;
+  /** Deltas by window start, then url: nested maps avoid building a key string per event. */
+  windows: Map<number, Map<string, WindowDelta>>;
+  windowCount: number;
   eventIds: string[];
   ledgerBytes: number;
 }
 
-const emptyCommit = (): OpenCommit => ({ windows: new Map(), eventIds: [], ledgerBytes: 0 });
+const emptyCommit = (): OpenCommit => ({ windows: new Map(), windowCount: 0, eventIds: [], ledgerBytes: 0 });
 
 /**
  * Plans how one shard's batch changes the window table, record by record, in sequence order.
@@ -120,11 +122,20 @@ export class BatchPlanner {
     }
     const windowStartMs = windowStartOf(click.timestamp);
     const late = isWindowClosed(windowStartMs, this.watermarkMs, this.settings.allowedLatenessMs);
-    this.makeRoomFor(click, windowStartMs);
+    const ledgerBytes = Buffer.byteLength(click.eventId) + 1;
+    let delta = this.open.windows.get(windowStartMs)?.get(click.url);
+    if (delta === undefined) {
+      // A new window item or a full ledger item would push the open commit past a DynamoDB limit.
+      if (this.open.windowCount >= this.settings.maxWindowsPerCommit) this.closeOpenCommit();
+      delta = this.newDelta(click.url, windowStartMs);
+    }
+    if (this.open.ledgerBytes + ledgerBytes > this.settings.maxLedgerBytesPerCommit) {
+      this.closeOpenCommit();
+      delta = this.newDelta(click.url, windowStartMs);
+    }
     this.seenInBatch.add(click.eventId);
     this.open.eventIds.push(click.eventId);
-    this.open.ledgerBytes += Buffer.byteLength(click.eventId) + 1;
-    const delta = this.deltaFor(click.url, windowStartMs);
+    this.open.ledgerBytes += ledgerBytes;
     if (late) {
       delta.lateCount += 1;
       this.lateEvents.push({ recordIndex, record, click, windowStartMs, watermarkMs: this.watermarkMs });
@@ -150,28 +161,27 @@ export class BatchPlanner {
     this.open.lastSequenceNumber = record.sequenceNumber;
   }
 
-  private deltaFor(url: string, windowStartMs: number): WindowDelta {
-    const key = `${windowStartMs}|${url}`;
-    let delta = this.open.windows.get(key);
+  /** The delta for (url, window) in the open commit, created empty. */
+  private newDelta(url: string, windowStartMs: number): WindowDelta {
+    let byUrl = this.open.windows.get(windowStartMs);
+    if (byUrl === undefined) {
+      byUrl = new Map();
+      this.open.windows.set(windowStartMs, byUrl);
+    }
+    let delta = byUrl.get(url);
     if (delta === undefined) {
       delta = { url, windowStartMs, count: 0, lateCount: 0 };
-      this.open.windows.set(key, delta);
+      byUrl.set(url, delta);
+      this.open.windowCount += 1;
     }
     return delta;
-  }
-
-  /** Closes the open commit when this click would push it past a DynamoDB transaction limit. */
-  private makeRoomFor(click: Click, windowStartMs: number): void {
-    const isNewWindow = !this.open.windows.has(`${windowStartMs}|${click.url}`);
-    const windowsFull = isNewWindow && this.open.windows.size >= this.settings.maxWindowsPerCommit;
-    const ledgerFull = this.open.ledgerBytes + Buffer.byteLength(click.eventId) + 1 > this.settings.maxLedgerBytesPerCommit;
-    if (windowsFull || ledgerFull) this.closeOpenCommit();
   }
 
   private closeOpenCommit(): void {
     const { lastSequenceNumber, windows, eventIds } = this.open;
     if (lastSequenceNumber === undefined) return;
-    this.commits.push({ lastSequenceNumber, watermarkMs: this.watermarkMs, windows: [...windows.values()], eventIds });
+    const deltas = [...windows.values()].flatMap((byUrl) => [...byUrl.values()]);
+    this.commits.push({ lastSequenceNumber, watermarkMs: this.watermarkMs, windows: deltas, eventIds });
     this.open = emptyCommit();
   }
 }

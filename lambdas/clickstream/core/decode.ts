@@ -1,4 +1,8 @@
-import { ClickEvent, type Click, type RejectionReason } from '../../../contracts/clickstream';
+import type { z } from 'zod';
+import { ClickEvent, isoToEpochMs, type Click, type RejectionReason } from '../../../contracts/clickstream';
+import { compileInputValidator } from '../../../contracts/compiled-validator';
+
+const isClickInput = compileInputValidator(ClickEvent);
 
 export interface DecodeLimits {
   maxEventBytes: number;
@@ -33,14 +37,8 @@ export function decodeClick(base64Data: string, arrivalMs: number, limits: Decod
   } catch (error) {
     return { ok: false, reason: 'not-json', detail: (error as Error).message };
   }
-  const parsed = ClickEvent.safeParse(json);
-  if (!parsed.success) {
-    const detail = parsed.error.issues
-      .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
-      .join('; ');
-    return { ok: false, reason: 'schema', detail };
-  }
-  const click = parsed.data;
+  const click = isClickInput(json) ? toClick(json) : undefined;
+  if (click === undefined) return { ok: false, reason: 'schema', detail: schemaProblems(json) };
   if (click.timestamp > arrivalMs + limits.maxFutureSkewMs) {
     const aheadSeconds = Math.round((click.timestamp - arrivalMs) / 1000);
     return {
@@ -50,4 +48,15 @@ export function decodeClick(base64Data: string, arrivalMs: number, limits: Decod
     };
   }
   return { ok: true, click };
+}
+
+function toClick(input: z.input<typeof ClickEvent>): Click {
+  const { eventId, url, userId, timestamp } = input;
+  return { eventId, url, userId, timestamp: typeof timestamp === 'number' ? timestamp : isoToEpochMs(timestamp) };
+}
+
+function schemaProblems(json: unknown): string {
+  const parsed = ClickEvent.safeParse(json);
+  if (parsed.success) return 'rejected by the compiled validator but accepted by the zod contract';
+  return parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ');
 }
