@@ -1,0 +1,40 @@
+import { request } from 'node:http';
+import type { EdgeHandler } from '../../local/edge';
+
+/** What to do with a response the upstream produced: deliver it, or cut the connection instead. */
+export type FaultDecision = 'pass' | 'drop';
+
+/**
+ * An edge route that forwards to an HTTP/1.1 upstream but lets a test act after the upstream has
+ * handled a request and before the caller hears back, e.g. kill the caller at that moment.
+ */
+export function faultInjectingRoute(upstream: string, afterResponse: (target: string) => Promise<FaultDecision>): EdgeHandler {
+  return async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (!name.startsWith(':') && typeof value === 'string' && name !== 'connection') headers[name] = value;
+    }
+    const upstreamResponse = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>((resolve, reject) => {
+      const outgoing = request(`${upstream}${req.url}`, { method: req.method, headers }, (response) => {
+        const parts: Buffer[] = [];
+        response.on('data', (part: Buffer) => parts.push(part));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 500, headers: response.headers as Record<string, string>, body: Buffer.concat(parts) }));
+        response.on('error', reject);
+      });
+      outgoing.on('error', reject);
+      outgoing.end(body);
+    });
+    const decision = await afterResponse(String(req.headers['x-amz-target'] ?? ''));
+    if (decision === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    const { connection: _connection, 'transfer-encoding': _encoding, 'keep-alive': _keepAlive, ...passHeaders } = upstreamResponse.headers;
+    res.writeHead(upstreamResponse.status, passHeaders);
+    res.end(upstreamResponse.body);
+  };
+}

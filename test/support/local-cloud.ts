@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { localClientConfig } from '../../local/clients';
+import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+
+/** A local cloud in a temporary directory on OS-picked ports, for one test file. */
+export async function startTestCloud(): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
+  const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
+  const cloud = await startLocalCloud({
+    edgePort: 0,
+    stateDirectory: join(directory, 'state'),
+    assemblyDirectory: join(directory, 'cdk.out'),
+  });
+  return {
+    cloud,
+    dispose: async () => {
+      await cloud.stop();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The window table as `url|windowStart -> count`. */
+export async function windowCounts(cloud: LocalCloud, attribute: 'count' | 'lateCount' = 'count'): Promise<Map<string, number>> {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(cloud.edgeUrl)));
+  const counts = new Map<string, number>();
+  try {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(new ScanCommand({ TableName: cloud.outputs.ClickWindowsTableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
+      for (const item of page.Items ?? []) {
+        const value = Number(item[attribute] ?? 0);
+        if (value > 0) counts.set(`${item.url}|${item.windowStart}`, value);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+  } finally {
+    client.destroy();
+  }
+  return counts;
+}
+
+/** Drains a queue and returns the parsed message bodies. */
+export async function drainQueue(cloud: LocalCloud, queueUrl: string): Promise<unknown[]> {
+  const client = new SQSClient(localClientConfig(cloud.edgeUrl));
+  const bodies: unknown[] = [];
+  try {
+    for (;;) {
+      const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      if (Messages.length === 0) return bodies;
+      bodies.push(...Messages.map((message) => JSON.parse(message.Body ?? 'null') as unknown));
+      await client.send(new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: Messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })),
+      }));
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Polls until `check` returns true, or fails with `describe()` after the timeout. */
+export async function eventually(check: () => Promise<boolean>, describe: () => Promise<string> | string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms: ${await describe()}`);
+}
