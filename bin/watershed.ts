@@ -1,0 +1,3 @@
+import { createWatershedApp } from '../lib/app';
+
+createWatershedApp();

@@ -1,0 +1,34 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { WatershedStack } from './watershed-stack';
+
+export interface WatershedAppOptions {
+  /**
+   * Cloud assembly directory.
+   * @default - CDK_OUTDIR when run by the CDK CLI, otherwise a temporary directory
+   */
+  readonly outdir?: string;
+  /**
+   * Extra context, e.g. `{ 'aws:cdk:enable-asset-metadata': true }` for the local cloud.
+   * @default - none beyond cdk.json and the CLI's
+   */
+  readonly context?: Record<string, unknown>;
+}
+
+/**
+ * Builds the Watershed CDK app. The CLI (bin/watershed.ts) and the local cloud, which
+ * synthesizes in-process, both call this, so they deploy exactly the same thing.
+ * The stack is environment-agnostic: synthesis needs no AWS credentials.
+ */
+export function createWatershedApp(options: WatershedAppOptions = {}): { app: App; stack: WatershedStack } {
+  const app = new App({ outdir: options.outdir, context: options.context });
+  // cdk-nag v3 is a CDK policy-validation plugin (v2's Aspect API is gone). Any unacknowledged
+  // AwsSolutions finding, error or warning, fails synthesis; the report is written to
+  // <outdir>/validation-report.json.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  const stack = new WatershedStack(app, 'Watershed', {
+    stackName: 'Watershed',
+    description: 'Watershed: real-time analytics on Amazon Kinesis',
+  });
+  return { app, stack };
+}

@@ -1,0 +1,127 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type { Construct } from 'constructs';
+import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
+
+export interface WatershedStackProps extends StackProps {
+  /**
+   * Settings of the clickstream pipeline.
+   * @default - the ClickstreamPipeline defaults
+   */
+  readonly clickstream?: ClickstreamPipelineProps;
+}
+
+/**
+ * The Watershed stack: one construct per pipeline, the stack outputs the local cloud and the
+ * tools read (ids fixed in docs/TEAM-NOTES.md), and the operations dashboard.
+ */
+export class WatershedStack extends Stack {
+  public readonly clickstream: ClickstreamPipeline;
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
+    super(scope, id, props);
+
+    this.clickstream = new ClickstreamPipeline(this, 'Clickstream', props.clickstream);
+    const clicks = this.clickstream;
+
+    new CfnOutput(this, 'ClicksStreamName', {
+      description: 'Kinesis stream producers write click events to',
+      value: clicks.clicksStream.streamName,
+    });
+    new CfnOutput(this, 'ClicksStreamArn', { value: clicks.clicksStream.streamArn });
+    new CfnOutput(this, 'ClickWindowsTableName', {
+      description: 'Clicks per URL per 1-minute window',
+      value: clicks.windowTable.tableName,
+    });
+    new CfnOutput(this, 'AggregatorStateTableName', {
+      description: 'Aggregator checkpoints and eventId ledger',
+      value: clicks.stateTable.tableName,
+    });
+    new CfnOutput(this, 'DeadLetterQueueUrl', {
+      description: 'Invalid click records with their reason',
+      value: clicks.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'LateEventsQueueUrl', {
+      description: 'Click events that arrived after their window closed',
+      value: clicks.lateEventsQueue.queueUrl,
+    });
+    new CfnOutput(this, 'FailedBatchQueueUrl', {
+      description: 'Shard sequence ranges the aggregator gave up on',
+      value: clicks.failedBatchQueue.queueUrl,
+    });
+
+    this.dashboard = this.createDashboard();
+  }
+
+  private createDashboard(): cloudwatch.Dashboard {
+    const clicks = this.clickstream;
+    const minute = Duration.minutes(1);
+    const sum = (metric: cloudwatch.Metric) => metric.with({ statistic: cloudwatch.Stats.SUM, period: minute });
+
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Clickstream alarms',
+        alarms: Object.values(clicks.alarms),
+        width: 24,
+        height: 3,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Clicks in (records/min)',
+        left: [sum(clicks.clicksStream.metricIncomingRecords())],
+        right: [sum(clicks.clicksStream.metricIncomingBytes())],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Aggregator lag (ms)',
+        left: [clicks.metricIteratorAge()],
+        leftAnnotations: [{ value: Duration.seconds(60).toMilliseconds(), label: 'alarm' }],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Aggregator invocations',
+        left: [
+          sum(clicks.aggregator.metricInvocations()),
+          sum(clicks.aggregator.metricErrors()),
+          sum(clicks.aggregator.metricThrottles()),
+        ],
+        right: [clicks.aggregator.metricDuration({ statistic: cloudwatch.Stats.p(99), period: minute })],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'DynamoDB writes (WCU/min)',
+        left: [
+          sum(clicks.windowTable.metricConsumedWriteCapacityUnits()),
+          sum(clicks.stateTable.metricConsumedWriteCapacityUnits()),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Sinks: messages sent/min',
+        left: [
+          sum(clicks.deadLetterQueue.metricNumberOfMessagesSent({ label: 'dead-letter' })),
+          clicks.metricLateEvents({ label: 'late events' }),
+          sum(clicks.failedBatchQueue.metricNumberOfMessagesSent({ label: 'failed batches' })),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Sinks: messages waiting',
+        left: [
+          clicks.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'dead-letter', period: minute }),
+          clicks.lateEventsQueue.metricApproximateNumberOfMessagesVisible({ label: 'late events', period: minute }),
+          clicks.failedBatchQueue.metricApproximateNumberOfMessagesVisible({ label: 'failed batches', period: minute }),
+        ],
+        width: 8,
+      }),
+    );
+    return dashboard;
+  }
+}
