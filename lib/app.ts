@@ -13,6 +13,12 @@ export interface WatershedAppOptions {
    * @default - none beyond cdk.json and the CLI's
    */
   readonly context?: Record<string, unknown>;
+  /**
+   * Run CDK's built-in CloudFormation schema validation at synthesis. It costs several seconds;
+   * the local cloud turns it off to start quickly, while `cdk synth` and the tests keep it on.
+   * @default true
+   */
+  readonly validateTemplate?: boolean;
 }
 
 /**
@@ -21,7 +27,11 @@ export interface WatershedAppOptions {
  * The stack is environment-agnostic: synthesis needs no AWS credentials.
  */
 export function createWatershedApp(options: WatershedAppOptions = {}): { app: App; stack: WatershedStack } {
-  const app = new App({ outdir: options.outdir, context: options.context });
+  const app = new App({
+    outdir: options.outdir,
+    context: options.context,
+    ...(options.validateTemplate === false ? { builtinCloudFormationValidation: false } : {}),
+  });
   // cdk-nag v3 is a CDK policy-validation plugin (v2's Aspect API is gone). Any unacknowledged
   // AwsSolutions finding, error or warning, fails synthesis; the report is written to
   // <outdir>/validation-report.json.

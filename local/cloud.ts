@@ -44,7 +44,11 @@ export interface LocalCloud {
 
 /** Synthesizes the CDK app in-process, with the asset metadata the local cloud needs. */
 export function synthesize(assemblyDirectory: string): string {
-  const { app, stack } = createWatershedApp({ outdir: assemblyDirectory, context: { 'aws:cdk:enable-asset-metadata': true } });
+  const { app, stack } = createWatershedApp({
+    outdir: assemblyDirectory,
+    context: { 'aws:cdk:enable-asset-metadata': true },
+    validateTemplate: false,
+  });
   app.synth();
   return join(assemblyDirectory, `${stack.artifactId}.template.json`);
 }

@@ -87,8 +87,8 @@ export async function aggregateShardBatch(
     ...classification.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0),
   );
   let plan: BatchPlan = cutoff === records.length ? planner.finish() : replan(cutoff);
-  function replan(upTo: number): BatchPlan {
-    return planBatch(shardRecords.slice(0, upTo), loaded.state, planSettings, loaded.seenBefore);
+  function replan(upTo: number, seenBefore = loaded.seenBefore): BatchPlan {
+    return planBatch(shardRecords.slice(0, upTo), loaded.state, planSettings, seenBefore);
   }
 
   for (const [queueUrl, messages] of [
@@ -112,7 +112,9 @@ export async function aggregateShardBatch(
       // Earlier commits stand; retrying from the first uncommitted record keeps them.
       deps.logger.error('Commit failed; the batch ends at the last committed record', { error: error as Error });
       cutoff = indexOfSequence.get(plan.commits[index - 1]!.lastSequenceNumber)! + 1;
-      plan = replan(cutoff);
+      // The ledger cache now holds the eventIds these commits counted; they must not replan as duplicates.
+      const committedHere = new Set(plan.commits.slice(0, index).flatMap((done) => done.eventIds));
+      plan = replan(cutoff, (eventId) => !committedHere.has(eventId) && loaded.seenBefore(eventId));
       break;
     }
   }

@@ -32,6 +32,22 @@ export class CheckpointConflictError extends Error {
 const CHECKPOINT_SORT_KEY = 'checkpoint';
 const checkpointKey = (shard: ShardRef) => ({ pk: `checkpoint#${shard.streamArn}#${shard.shardId}`, sk: CHECKPOINT_SORT_KEY });
 const ledgerPartition = (shard: ShardRef) => `ledger#${shard.streamArn}#${shard.shardId}`;
+const pendingPartition = (shard: ShardRef) => `pending#${shard.streamArn}#${shard.shardId}`;
+
+/** A transaction holds at most 100 items. */
+const MAX_TRANSACTION_ITEMS = 100;
+/** Window deltas one pending item carries: applying it is its delete plus this many updates. */
+export const WINDOWS_PER_PENDING_ITEM = MAX_TRANSACTION_ITEMS - 1;
+/** Pending items one commit writes, next to its checkpoint and ledger item. */
+export const PENDING_ITEMS_PER_COMMIT = MAX_TRANSACTION_ITEMS - 2;
+
+/** A window delta as a pending item stores it until it is applied. */
+interface PendingDelta {
+  url: string;
+  windowStart: string;
+  count: number;
+  lateCount: number;
+}
 
 export interface LoadedShard {
   state: ShardState;
@@ -59,6 +75,7 @@ export class ShardStore {
       new GetCommand({ TableName: this.config.stateTableName, Key: checkpointKey(shard), ConsistentRead: true }),
     );
     const committedLedgerKey = Item?.ledgerKey as string | undefined;
+    await this.applyPending(shard, nowMs);
     const ledger = await this.ledgerUpTo(shard, committedLedgerKey, nowMs);
     const state: ShardState = {
       checkpoint: Item?.sequenceNumber as string | undefined,
@@ -102,20 +119,30 @@ export class ShardStore {
           },
         }]
       : [];
-    const windows = commit.windows.map((delta) => ({
-      Update: {
-        TableName: this.config.windowTableName,
-        Key: { url: delta.url, windowStart: windowIso(delta.windowStartMs) },
-        UpdateExpression: 'ADD #count :count, lateCount :late SET windowEnd = :end, updatedAt = :now',
-        ExpressionAttributeNames: { '#count': 'count' },
-        ExpressionAttributeValues: {
-          ':count': delta.count,
-          ':late': delta.lateCount,
-          ':end': windowIso(delta.windowStartMs + WINDOW_MS),
-          ':now': updatedAt,
-        },
-      },
+    // Small commits write their window deltas in the checkpoint's transaction. Larger ones write
+    // them ahead as pending items in that transaction, then apply each pending item in its own
+    // transaction that also deletes it: the whole batch is pre-aggregated, whatever its size,
+    // and a crash in between is rolled forward by the next load.
+    const direct = commit.windows.length + 1 + ledgerItem.length <= MAX_TRANSACTION_ITEMS;
+    const deltas: PendingDelta[] = commit.windows.map((delta) => ({
+      url: delta.url,
+      windowStart: windowIso(delta.windowStartMs),
+      count: delta.count,
+      lateCount: delta.lateCount,
     }));
+    const pendingItems: { pk: string; sk: string; deltas: PendingDelta[] }[] = [];
+    if (!direct) {
+      for (let start = 0; start < deltas.length; start += WINDOWS_PER_PENDING_ITEM) {
+        const index = String(pendingItems.length).padStart(4, '0');
+        pendingItems.push({ pk: pendingPartition(shard), sk: `${sortableSequence(commit.lastSequenceNumber)}#${index}`, deltas: deltas.slice(start, start + WINDOWS_PER_PENDING_ITEM) });
+      }
+      if (pendingItems.length > PENDING_ITEMS_PER_COMMIT) {
+        throw new RangeError(`a commit may carry ${PENDING_ITEMS_PER_COMMIT * WINDOWS_PER_PENDING_ITEM} window deltas; this one has ${deltas.length}`);
+      }
+    }
+    const windows = direct
+      ? deltas.map((delta) => this.windowUpdate(delta, updatedAt))
+      : pendingItems.map((item) => ({ Put: { TableName: this.config.stateTableName, Item: item } }));
 
     const items = [checkpoint, ...ledgerItem, ...windows];
     try {
@@ -139,7 +166,67 @@ export class ShardStore {
     if (ledger !== undefined && commit.eventIds.length > 0 && ledgerKey !== undefined) {
       ledger.add(ledgerKey, commit.eventIds, expiresAtMs);
     }
+    for (const item of pendingItems) await this.applyPendingItem(item, updatedAt);
     return { checkpoint: commit.lastSequenceNumber, watermarkMs: commit.watermarkMs };
+  }
+
+  private windowUpdate(delta: PendingDelta, updatedAt: string) {
+    return {
+      Update: {
+        TableName: this.config.windowTableName,
+        Key: { url: delta.url, windowStart: delta.windowStart },
+        UpdateExpression: 'ADD #count :count, lateCount :late SET windowEnd = :end, updatedAt = :now',
+        ExpressionAttributeNames: { '#count': 'count' },
+        ExpressionAttributeValues: {
+          ':count': delta.count,
+          ':late': delta.lateCount,
+          ':end': windowIso(Date.parse(delta.windowStart) + WINDOW_MS),
+          ':now': updatedAt,
+        },
+      },
+    };
+  }
+
+  /**
+   * Adds a pending item's deltas to the window table and deletes it, in one transaction. Its
+   * delete is conditional, so when two invocations roll the same item forward only one applies it.
+   */
+  private async applyPendingItem(item: { pk: string; sk: string; deltas: PendingDelta[] }, updatedAt: string): Promise<void> {
+    try {
+      await this.ddb.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: this.config.stateTableName, Key: { pk: item.pk, sk: item.sk }, ConditionExpression: 'attribute_exists(pk)' } },
+            ...item.deltas.map((delta) => this.windowUpdate(delta, updatedAt)),
+          ],
+          ClientRequestToken: createHash('sha256').update(`${item.pk}#${item.sk}`).digest('hex').slice(0, 36),
+        }),
+      );
+      this.itemWrites += 1 + item.deltas.length;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return;
+      throw error;
+    }
+  }
+
+  /** Rolls forward pending items a crashed invocation committed but did not apply. */
+  private async applyPending(shard: ShardRef, nowMs: number): Promise<void> {
+    let exclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.config.stateTableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': pendingPartition(shard) },
+          ConsistentRead: true,
+          ExclusiveStartKey: exclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        await this.applyPendingItem(item as { pk: string; sk: string; deltas: PendingDelta[] }, new Date(nowMs).toISOString());
+      }
+      exclusiveStartKey = page.LastEvaluatedKey;
+    } while (exclusiveStartKey !== undefined);
   }
 
   /** Brings the shard's ledger cache up to the ledger item the checkpoint names. */
@@ -156,17 +243,19 @@ export class ShardStore {
     ledger.evictExpired(nowMs);
     if (committedLedgerKey === undefined || ledger.lastLedgerKey === committedLedgerKey) return ledger;
 
+    // Fixed for every page: ledger.add moves lastLedgerKey, and a page's ExclusiveStartKey must lie inside the key condition.
+    const after = ledger.lastLedgerKey;
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.ddb.send(
         new QueryCommand({
           TableName: this.config.stateTableName,
-          KeyConditionExpression: ledger.lastLedgerKey === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
+          KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
           FilterExpression: 'expiresAt > :now',
           ExpressionAttributeValues: {
             ':pk': ledgerPartition(shard),
             ':now': Math.floor(nowMs / 1000),
-            ...(ledger.lastLedgerKey === undefined ? {} : { ':after': ledger.lastLedgerKey }),
+            ...(after === undefined ? {} : { ':after': after }),
           },
           ConsistentRead: true,
           ExclusiveStartKey: exclusiveStartKey,

@@ -21,13 +21,16 @@ export interface ShardState {
 
 export interface PlanSettings extends DecodeLimits {
   allowedLatenessMs: number;
-  /** Window items one commit may touch: DynamoDB transactions hold 100 items, two are bookkeeping. */
+  /**
+   * Window deltas one commit may carry. A commit is one checkpoint; the store writes up to 98
+   * pending items of 99 deltas with it (see shard-store.ts), so a whole batch pre-aggregates.
+   */
   maxWindowsPerCommit: number;
   /** Bytes of eventIds one ledger item may hold; DynamoDB items stop at 400 KB. */
   maxLedgerBytesPerCommit: number;
 }
 
-export const DEFAULT_COMMIT_LIMITS = { maxWindowsPerCommit: 98, maxLedgerBytesPerCommit: 300_000 } as const;
+export const DEFAULT_COMMIT_LIMITS = { maxWindowsPerCommit: 98 * 99, maxLedgerBytesPerCommit: 300_000 } as const;
 
 export interface WindowDelta {
   url: string;

@@ -1,0 +1,140 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { compareSequenceNumbers } from '../lambdas/clickstream/core/sequence';
+import { localClientConfig } from '../local/clients';
+import { startLocalCloud, type LocalCloud } from '../local/cloud';
+import { generateClicks } from '../simulator/clicks';
+
+export interface EndToEndResult {
+  targetRate: number;
+  sent: number;
+  achievedRate: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Events/s when the producer puts as fast as it can and the pipeline drains it. */
+  drainRate: number;
+  drainEvents: number;
+}
+
+interface Put {
+  sequenceNumber: string;
+  putAt: number;
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+/**
+ * Puts clicks at `rate` through the edge and watches the aggregator's checkpoint: an event is
+ * counted when the checkpoint covers its sequence number, because the checkpoint commits in the
+ * same transaction as the window counts. Latency runs from the start of its PutRecords call.
+ */
+export async function benchEndToEnd({ rate = 1000, seconds = 30, drainEvents = 30_000, log = (_line: string): void => undefined } = {}): Promise<EndToEndResult> {
+  const directory = mkdtempSync(join(tmpdir(), 'watershed-bench-'));
+  let cloud: LocalCloud | undefined;
+  const config = () => localClientConfig(cloud!.edgeUrl);
+  try {
+    cloud = await startLocalCloud({ edgePort: 0, stateDirectory: join(directory, 'state'), assemblyDirectory: join(directory, 'cdk.out') });
+    const kinesis = new KinesisClient(config());
+    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(config()));
+    const stream = cloud.outputs.ClicksStreamName!;
+    const checkpointKey = { pk: `checkpoint#${cloud.outputs.ClicksStreamArn}#shardId-000000000000`, sk: 'checkpoint' };
+    const readCheckpoint = async () =>
+      (await ddb.send(new GetCommand({ TableName: cloud!.outputs.AggregatorStateTableName, Key: checkpointKey, ConsistentRead: true }))).Item
+        ?.sequenceNumber as string | undefined;
+
+    const putAll = async (count: number, perSecond: number, seed: number): Promise<Put[]> => {
+      const puts: Put[] = [];
+      const generated = generateClicks({ count, rate: perSecond, seed, startTime: Date.now() });
+      const tickMs = 50;
+      const perTick = Math.max(1, Math.round((perSecond * tickMs) / 1000));
+      const started = performance.now();
+      let batch: { Data: Uint8Array; PartitionKey: string }[] = [];
+      let ticks = 0;
+      for (const record of generated) {
+        batch.push({ Data: record.data, PartitionKey: record.partitionKey });
+        if (batch.length < Math.min(500, perTick)) continue;
+        const putAt = Date.now();
+        const result = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: batch }));
+        for (const entry of result.Records ?? []) if (entry.SequenceNumber) puts.push({ sequenceNumber: entry.SequenceNumber, putAt });
+        batch = [];
+        ticks += 1;
+        const due = started + ticks * tickMs * (perTick / Math.min(500, perTick));
+        const wait = due - performance.now();
+        if (wait > 0 && Number.isFinite(perSecond)) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      if (batch.length > 0) {
+        const putAt = Date.now();
+        const result = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: batch }));
+        for (const entry of result.Records ?? []) if (entry.SequenceNumber) puts.push({ sequenceNumber: entry.SequenceNumber, putAt });
+      }
+      return puts;
+    };
+
+    // Phase 1: steady rate, latency per event.
+    const latencies: number[] = [];
+    let pending: Put[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching || pending.length > 0) {
+        const checkpoint = await readCheckpoint();
+        const now = Date.now();
+        if (checkpoint !== undefined) {
+          let covered = 0;
+          while (covered < pending.length && compareSequenceNumbers(pending[covered]!.sequenceNumber, checkpoint) <= 0) {
+            latencies.push(now - pending[covered]!.putAt);
+            covered += 1;
+          }
+          pending = pending.slice(covered);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    log(`e2e: putting ${rate} events/s for ${seconds} s`);
+    const started = Date.now();
+    const steadyPuts: Put[] = [];
+    const producer = putAll(rate * seconds, rate, 1).then((puts) => steadyPuts.push(...puts));
+    // Hand puts to the watcher as they are acknowledged, so latency is measured while traffic flows.
+    const feeder = setInterval(() => {
+      if (steadyPuts.length > 0) pending.push(...steadyPuts.splice(0));
+    }, 10);
+    await producer;
+    const elapsed = (Date.now() - started) / 1000;
+    clearInterval(feeder);
+    pending.push(...steadyPuts.splice(0));
+    watching = false;
+    await watcher;
+    latencies.sort((a, b) => a - b);
+
+    // Phase 2: as fast as possible, time to drain.
+    log(`e2e: putting ${drainEvents} events as fast as possible`);
+    const drainStarted = Date.now();
+    const drainPuts = await putAll(drainEvents, Number.POSITIVE_INFINITY, 2);
+    const last = drainPuts.at(-1)!.sequenceNumber;
+    for (;;) {
+      const checkpoint = await readCheckpoint();
+      if (checkpoint !== undefined && compareSequenceNumbers(last, checkpoint) <= 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const drainSeconds = (Date.now() - drainStarted) / 1000;
+    kinesis.destroy();
+    ddb.destroy();
+    return {
+      targetRate: rate,
+      sent: latencies.length,
+      achievedRate: latencies.length / elapsed,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies.at(-1) ?? 0,
+      drainRate: drainEvents / drainSeconds,
+      drainEvents,
+    };
+  } finally {
+    await cloud?.stop();
+    rmSync(directory, { recursive: true, force: true });
+  }
+}

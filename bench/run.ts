@@ -1,0 +1,88 @@
+import { benchCore } from './core';
+import { benchEndToEnd } from './e2e';
+import { benchWrites } from './writes';
+import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
+
+const HELP = `Usage: npm run bench [-- core|writes|e2e ...] [--seconds N] [--rate N]
+
+Runs the benchmarks and prints a table (default: all three).
+  core     aggregator core throughput as a ratio to a bare JSON.parse loop over the same payloads
+  writes   DynamoDB writes per 1,000 events (Zipf 1.1 over 1,000 URLs) against one write per event
+  e2e      local cloud end to end: p50/p99 latency from put to counted at --rate (default 1000)
+           for --seconds (default 30), then the drain rate of a burst`;
+
+const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(HELP);
+    return;
+  }
+  const option = (name: string, fallback: number) => {
+    const index = argv.indexOf(`--${name}`);
+    if (index === -1) return fallback;
+    const value = Number(argv[index + 1]);
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number. Received ${argv[index + 1]}`);
+    return value;
+  };
+  const sections = argv.filter((arg, index) => !arg.startsWith('--') && !argv[index - 1]?.startsWith('--'));
+  const run = (name: string) => sections.length === 0 || sections.includes(name);
+  for (const section of sections) if (!['core', 'writes', 'e2e'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
+
+  console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
+  if (run('core')) {
+    console.error('core: 100,000 records, 9 alternating rounds...');
+    const core = benchCore();
+    console.log('### Aggregator core throughput');
+    console.log(row(['loop', 'records/s (median)']));
+    console.log(row(['---', '---:']));
+    console.log(row(['bare JSON.parse of the payloads', fixed(core.jsonParsePerSecond)]));
+    console.log(row(['core: base64 + JSON.parse + validate + window + pre-aggregate', fixed(core.corePerSecond)]));
+    console.log(row(['**ratio core / JSON.parse** (target >= 0.5)', `**${fixed(core.ratio, 2)}**`]));
+    console.log();
+  }
+  if (run('writes')) {
+    console.error('writes: 120,000 Zipf(1.1) events over 1,000 URLs at 1,000 events/s...');
+    const defaultBatch = CLICKS_EVENT_SOURCE_DEFAULTS.batchSize;
+    console.log('### DynamoDB writes per 1,000 events (Zipf 1.1, 1,000 URLs, 1,000 events/s)');
+    console.log(row(['batch size', 'item writes', 'of which window updates', 'write requests', 'WCU (est.)', 'item writes vs one per event']));
+    console.log(row(['---:', '---:', '---:', '---:', '---:', '---:']));
+    for (const batchSize of [100, defaultBatch, 5000, 10_000]) {
+      const result = await benchWrites(batchSize);
+      console.log(row([
+        batchSize === defaultBatch ? `**${batchSize} (default)**` : batchSize,
+        fixed(result.itemWritesPer1000),
+        fixed(result.windowWritesPer1000),
+        fixed(result.requestsPer1000, 1),
+        fixed(result.wcuPer1000),
+        `${fixed(result.reduction, 1)}x fewer`,
+      ]));
+    }
+    console.log('Baseline, one UpdateItem per event: 1,000 item writes, 1,000 write requests and 1,000 WCU per 1,000 events.');
+    console.log();
+  }
+  if (run('e2e')) {
+    const result = await benchEndToEnd({ rate: option('rate', 1000), seconds: option('seconds', 30), log: (line) => console.error(line) });
+    console.log('### Local end to end (put -> counted in DynamoDB)');
+    console.log(row(['target rate', 'achieved rate', 'events', 'p50', 'p99', 'max', 'burst drain rate']));
+    console.log(row(['---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+    console.log(row([
+      `${fixed(result.targetRate)}/s`,
+      `${fixed(result.achievedRate)}/s`,
+      fixed(result.sent),
+      `${fixed(result.p50Ms)} ms`,
+      `${fixed(result.p99Ms)} ms`,
+      `${fixed(result.maxMs)} ms`,
+      `${fixed(result.drainRate)}/s (${fixed(result.drainEvents)} events)`,
+    ]));
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (error: Error) => {
+    console.error(error.message);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,204 @@
+import { parseArgs } from 'node:util';
+import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
+import { startLocalCloud, type LocalCloud } from './cloud';
+import { runClickSimulator } from '../simulator/run';
+
+export const START_HELP = `Usage: npm start [-- options]
+
+Runs all of Watershed locally, with no Docker and no AWS account: synthesizes the CDK app, starts
+Kinesis, DynamoDB (with Streams), S3 and SQS behind one LocalStack-compatible edge, provisions what
+the template declares, runs its Lambda functions with their event source mappings, and starts the
+click simulator. Stack outputs go to .watershed/outputs.json (the format of cdk deploy --outputs-file).
+
+Options
+  --port N              edge port                                        (default 4566)
+  --persist [DIR]       keep emulator data in DIR across restarts        (default: in memory;
+                                                                          DIR defaults to .watershed/data)
+  --kinesis-engine E    kinesalite | kinesis-local                       (default kinesalite)
+  --no-simulate         start everything except the traffic simulators
+  --rate N              simulated clicks per second                      (default 200)
+  --duplicates F        share of producer re-sends the simulator injects (default 0.01)
+  --late F              share of late events                             (default 0.005)
+  --malformed F         share of malformed records                       (default 0.005)
+  -h, --help            show this help
+
+Requires Node.js >= 20 and Java >= 17 (for DynamoDB Local). Ctrl-C stops everything.`;
+
+export interface StartOptions {
+  port: number;
+  persistDirectory?: string;
+  kinesisEngine: KinesisEngine;
+  simulate: boolean;
+  rate: number;
+  duplicates: number;
+  late: number;
+  malformed: number;
+}
+
+export class StartUsageError extends Error {
+  override name = 'StartUsageError';
+}
+
+function numberOption(name: string, raw: string | undefined, fallback: number, { min = 0, max = Number.POSITIVE_INFINITY, integer = false } = {}): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new StartUsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}. Received ${raw}`);
+  }
+  return value;
+}
+
+export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowNegative: true,
+      options: {
+        port: { type: 'string' },
+        persist: { type: 'boolean' },
+        'kinesis-engine': { type: 'string' },
+        simulate: { type: 'boolean', default: true },
+        rate: { type: 'string' },
+        duplicates: { type: 'string' },
+        late: { type: 'string' },
+        malformed: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new StartUsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  // `--persist DIR`: parseArgs has no optional-value flags, so the directory arrives as a positional.
+  if (positionals.length > (values.persist ? 1 : 0)) throw new StartUsageError(`Unexpected argument: ${positionals.at(-1)}`);
+  const engine = values['kinesis-engine'] ?? 'kinesalite';
+  if (!KINESIS_ENGINES.includes(engine as KinesisEngine)) {
+    throw new StartUsageError(`--kinesis-engine must be one of ${KINESIS_ENGINES.join(', ')}. Received ${engine}`);
+  }
+  return {
+    port: numberOption('port', values.port, 4566, { min: 0, max: 65_535, integer: true }),
+    persistDirectory: values.persist ? (positionals[0] ?? '.watershed/data') : undefined,
+    kinesisEngine: engine as KinesisEngine,
+    simulate: values.simulate,
+    rate: numberOption('rate', values.rate, 200, { min: 1, max: 20_000 }),
+    duplicates: numberOption('duplicates', values.duplicates, 0.01, { max: 1 }),
+    late: numberOption('late', values.late, 0.005, { max: 1 }),
+    malformed: numberOption('malformed', values.malformed, 0.005, { max: 1 }),
+  };
+}
+
+/** One line: traffic in, lag per shard, and what the aggregator did, per second. */
+export class StatusLine {
+  private last = { at: Date.now(), read: 0, windows: 0 };
+
+  constructor(private readonly cloud: LocalCloud) {}
+
+  render(): string {
+    const now = Date.now();
+    const shards = this.cloud.eventSources.flatMap((source) => source.progress());
+    const read = shards.reduce((sum, shard) => sum + shard.recordsRead, 0);
+    const windows = this.cloud.metrics.sum('WindowWrites');
+    const seconds = Math.max(0.001, (now - this.last.at) / 1000);
+    const eventsPerSecond = (read - this.last.read) / seconds;
+    const windowsPerSecond = (windows - this.last.windows) / seconds;
+    this.last = { at: now, read, windows };
+    const lag = shards
+      .map((shard) => `${shard.shardId.replace('shardId-', '#')} ${shard.millisBehindLatest} ms/${shard.recordsRead - shard.recordsDelivered} rec`)
+      .join(', ');
+    const m = this.cloud.metrics;
+    return [
+      `in ${eventsPerSecond.toFixed(0)} ev/s`,
+      `lag ${lag || 'n/a'}`,
+      `windows ${windowsPerSecond.toFixed(0)}/s`,
+      `counted ${m.sum('ClicksCounted')}`,
+      `dup ${m.sum('DuplicateClicks')}`,
+      `late ${m.sum('LateClicks')}`,
+      `invalid ${m.sum('InvalidRecords')}`,
+    ].join(' | ');
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let options: StartOptions | 'help';
+  try {
+    options = parseStartArgs(argv);
+  } catch (error) {
+    if (error instanceof StartUsageError) {
+      process.stderr.write(`${error.message}\n\n${START_HELP}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${START_HELP}\n`);
+    return 0;
+  }
+
+  const started = Date.now();
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  log('Watershed local cloud: starting (synthesizing the CDK app and starting the emulators)');
+  const cloud = await startLocalCloud({
+    edgePort: options.port,
+    kinesisEngine: options.kinesisEngine,
+    persistDirectory: options.persistDirectory,
+    log: (line) => log(`  ${line}`),
+  });
+  log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`  edge         ${cloud.edgeUrl}   (AWS_ENDPOINT_URL=${cloud.edgeUrl}, any credentials, region us-east-1)`);
+  log(`  outputs      .watershed/outputs.json`);
+  log(`  function logs .watershed/logs/`);
+  for (const [key, value] of Object.entries(cloud.outputs)) log(`  ${key.padEnd(24)} ${value}`);
+
+  const stopSimulator = new AbortController();
+  let simulator: Promise<unknown> = Promise.resolve();
+  if (options.simulate) {
+    log(`click simulator: ${options.rate}/s (duplicates ${options.duplicates}, late ${options.late}, malformed ${options.malformed}); --no-simulate turns it off`);
+    simulator = runClickSimulator(
+      {
+        target: 'local',
+        endpoint: cloud.edgeUrl,
+        stream: cloud.outputs.ClicksStreamName,
+        rate: options.rate,
+        duplicates: options.duplicates,
+        late: options.late,
+        malformed: options.malformed,
+      },
+      stopSimulator.signal,
+    ).catch((error: Error) => log(`click simulator stopped: ${error.message}`));
+  }
+
+  const status = new StatusLine(cloud);
+  const interactive = process.stdout.isTTY === true;
+  const timer = setInterval(() => {
+    const line = status.render();
+    if (interactive) process.stdout.write(`\r\x1b[2K${line}`);
+    else log(line);
+  }, interactive ? 1000 : 10_000);
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(timer);
+  log(`${interactive ? '\n' : ''}stopping...`);
+  process.once('SIGINT', () => process.exit(130)); // a second Ctrl-C quits at once
+  stopSimulator.abort();
+  await simulator;
+  await cloud.stop();
+  log('stopped');
+  return 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      process.stderr.write(`npm start failed: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

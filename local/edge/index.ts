@@ -1,0 +1,11 @@
+export {
+  startEdge,
+  type Edge,
+  type EdgeHandler,
+  type EdgeOptions,
+  type EdgeRequest,
+  type EdgeResponse,
+  type EdgeTarget,
+} from './edge';
+export { signingService, serviceOfCredential, targetService } from './routing';
+export { AwsChunkedDecoder } from './s3-compat';

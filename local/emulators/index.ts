@@ -1,0 +1,123 @@
+import { join } from 'node:path';
+import { startEdge, type Edge } from '../edge';
+import { startSqs, type SqsServer } from '../sqs';
+import { startDynamoDb } from './dynamodb';
+import { startKinesis } from './kinesis';
+import { startS3 } from './s3';
+import type { KinesisEngine, LogFn, RunningService } from './types';
+
+export { startKinesis, type KinesisOptions } from './kinesis';
+export {
+  detectJava,
+  JAVA_INSTALL_HINT,
+  requireJavaRuntime,
+  startDynamoDb,
+  type DynamoDbOptions,
+  type JavaRuntime,
+} from './dynamodb';
+export { startS3, type S3Options } from './s3';
+export {
+  EmulatorStartError,
+  KINESIS_ENGINES,
+  MissingRuntimeError,
+  type KinesisEngine,
+  type LogFn,
+  type RunningService,
+} from './types';
+
+export interface StartServicesOptions {
+  /** Port of the edge. @default 4566 (LocalStack's); 0 lets the OS pick */
+  readonly edgePort?: number;
+  /** @default 'kinesalite' */
+  readonly kinesisEngine?: KinesisEngine;
+  /**
+   * Keep every service's data in this folder across restarts: `kinesis/` (or `kinesis-local/`),
+   * `dynamodb/`, `s3/` and `sqs.json`. @default - in memory (S3 in a temporary folder)
+   */
+  readonly persistDir?: string;
+  /** Receives progress lines. @default - silent */
+  readonly log?: LogFn;
+}
+
+export type ServiceName = 'kinesis' | 'dynamodb' | 's3' | 'sqs';
+
+export interface LocalServices {
+  /** The one endpoint for every SDK client, e.g. `http://127.0.0.1:4566`. */
+  readonly edgeUrl: string;
+  readonly edge: Edge;
+  /** Each engine's own endpoint, behind the edge. */
+  readonly services: Readonly<Record<ServiceName, RunningService>>;
+  /** The SQS stand-in, with its store (mounted on the edge in process). */
+  readonly sqs: SqsServer;
+  /** Stops the edge and every engine, even when some stop fails; then reports the failures. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the edge, then Kinesis, DynamoDB Local, S3 and the SQS stand-in in parallel, and
+ * routes the edge to them. When any fails to start, the others are stopped and the error says
+ * which failed and why.
+ */
+export async function startServices(options: StartServicesOptions = {}): Promise<LocalServices> {
+  const log = options.log ?? ((): void => undefined);
+  const engine = options.kinesisEngine ?? 'kinesalite';
+  const persist = (name: string): string | undefined =>
+    options.persistDir === undefined ? undefined : join(options.persistDir, name);
+  const edge = await startEdge({ port: options.edgePort ?? 4566, log });
+
+  const started = await Promise.allSettled([
+    startKinesis({ engine, persistDir: persist(engine === 'kinesalite' ? 'kinesis' : 'kinesis-local') }),
+    startDynamoDb({ persistDir: persist('dynamodb') }),
+    startS3({ persistDir: persist('s3') }),
+    startSqs({ persistFile: persist('sqs.json'), onInternalError: (error) => log(`sqs: ${String(error)}`) }),
+  ]);
+  const [kinesis, dynamodb, s3, sqs] = started;
+  if (kinesis.status !== 'fulfilled' || dynamodb.status !== 'fulfilled' || s3.status !== 'fulfilled' || sqs.status !== 'fulfilled') {
+    const running = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    await stopAll([edge, ...running]).catch(() => undefined);
+    const reasons = started.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason instanceof Error ? result.reason.message : String(result.reason)] : [],
+    );
+    throw new AggregateError(
+      started.flatMap((result) => (result.status === 'rejected' ? [result.reason] : [])),
+      `The local cloud could not start:\n${reasons.join('\n')}`,
+    );
+  }
+
+  edge.register('kinesis', kinesis.value.endpoint);
+  edge.register('dynamodb', dynamodb.value.endpoint);
+  edge.register('s3', s3.value.endpoint);
+  edge.register('sqs', sqs.value.handler);
+
+  const services = { kinesis: kinesis.value, dynamodb: dynamodb.value, s3: s3.value, sqs: sqs.value };
+  log(`edge      ${edge.url}  (HTTP/1.1 and h2c; routes by SigV4 credential scope)`);
+  for (const [key, service] of Object.entries(services)) {
+    log(`${key.padEnd(9)} ${service.endpoint}  ${service.name}${key === 'sqs' ? ', mounted in the edge' : ''}`);
+  }
+  log(options.persistDir ? `data persisted in ${options.persistDir}` : 'data in memory (lost on stop)');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    edgeUrl: edge.url,
+    edge,
+    services,
+    sqs: sqs.value,
+    stop: () => (stopped ??= stopAll([edge, ...Object.values(services)])),
+  };
+}
+
+/** Stops every service, all at once; throws an AggregateError naming those that failed. */
+async function stopAll(services: ReadonlyArray<Pick<RunningService, 'stop'> & { name?: string; url?: string }>): Promise<void> {
+  const results = await Promise.allSettled(services.map((service) => service.stop()));
+  const failures = results.flatMap((result, index) =>
+    result.status === 'rejected' ? [{ service: services[index], reason: result.reason as unknown }] : [],
+  );
+  if (failures.length > 0) {
+    throw new AggregateError(
+      failures.map((failure) => failure.reason),
+      `Some local services did not stop cleanly: ${failures
+        .map((failure) => `${failure.service?.name ?? failure.service?.url ?? '?'}: ${String(failure.reason)}`)
+        .join('; ')}`,
+    );
+  }
+}
