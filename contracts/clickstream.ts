@@ -34,7 +34,6 @@ export const WINDOW_MS = 60_000;
 /**
  * One item per (url, window) in the window table. `count` is exact; `lateCount` counts
  * events that arrived after the window closed and were sent to the late-events sink.
- * Attributes named `seq_<shardId>` are per-shard high-water marks (see README, "Exactly once").
  */
 export const ClickWindowItem = z.object({
   url: z.string(),

@@ -52,7 +52,7 @@ export class IntrinsicResolver {
   ) {}
 
   resolve(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map((item) => this.resolve(item));
+    if (Array.isArray(value)) return value.map((item) => this.resolve(item)).filter((item) => item !== NO_VALUE);
     if (value === null || typeof value !== 'object') return value;
     const entries = Object.entries(value as Record<string, unknown>);
     if (entries.length === 1) {
@@ -109,7 +109,7 @@ export class IntrinsicResolver {
     const args = Array.isArray(argument) ? argument : [argument];
     switch (name) {
       case 'Fn::GetAtt': {
-        const [logicalId, attribute] = typeof argument === 'string' ? argument.split('.') : (args as string[]);
+        const [logicalId, attribute] = typeof argument === 'string' ? splitAtFirstDot(argument) : (args as string[]);
         return this.getAtt(String(logicalId), String(attribute));
       }
       case 'Fn::Join': {
@@ -126,9 +126,11 @@ export class IntrinsicResolver {
       }
       case 'Fn::Sub': {
         const [text, variables] = typeof argument === 'string' ? [argument, {}] : (args as [string, Record<string, unknown>]);
-        return text.replace(/\$\{([^}!][^}]*)\}/g, (_match, expression: string) => {
+        return text.replace(/\$\{([^}]*)\}/g, (_match, expression: string) => {
+          // `${!Literal}` is written out as `${Literal}`, unresolved.
+          if (expression.startsWith('!')) return `\${${expression.slice(1)}}`;
           if (variables && expression in variables) return String(this.resolve(variables[expression]));
-          const [logicalId, attribute] = expression.split('.');
+          const [logicalId, attribute] = splitAtFirstDot(expression);
           return String(attribute === undefined ? this.ref(logicalId!) : this.getAtt(logicalId!, attribute));
         });
       }
@@ -160,6 +162,12 @@ export class IntrinsicResolver {
     if (definition === undefined) throw new UnsupportedTemplateError(`Condition ${name} is not defined`);
     return Boolean(this.resolve(definition));
   }
+}
+
+/** `Res.Attr.With.Dots` -> [`Res`, `Attr.With.Dots`]: attribute names may contain dots (Endpoint.Address). */
+function splitAtFirstDot(text: string): [string, string | undefined] {
+  const dot = text.indexOf('.');
+  return dot === -1 ? [text, undefined] : [text.slice(0, dot), text.slice(dot + 1)];
 }
 
 /** Marks `Ref: AWS::NoValue`, which removes the property that holds it. */

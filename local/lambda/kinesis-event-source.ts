@@ -171,7 +171,8 @@ export class KinesisEventSource {
 
   /**
    * Delivers records until each is processed or sent to the on-failure destination. `attempt`
-   * counts retries already spent on these records; bisected halves share it, as on AWS.
+   * counts retries already spent on these records; bisected halves inherit it, and the split
+   * itself spends none.
    */
   private async deliver(progress: ShardProgress, records: KinesisRecord[], attempt: number): Promise<void> {
     let pending = records;
@@ -194,16 +195,18 @@ export class KinesisEventSource {
       } else {
         progress.functionErrors += 1;
         this.options.log?.(`${this.spec.functionName} failed on ${progress.shardId}: ${result.errorType}: ${result.errorMessage}`);
+        // As on AWS, splitting a batch does not count towards the retry quota: bisect first, so a
+        // poison record ends up alone and only it is retried and given up on.
+        if (this.settings.bisectBatchOnFunctionError && pending.length > 1) {
+          const middle = Math.ceil(pending.length / 2);
+          await this.deliver(progress, pending.slice(0, middle), attempt);
+          await this.deliver(progress, pending.slice(middle), attempt);
+          return;
+        }
       }
       attempt += 1;
       if (this.settings.maximumRetryAttempts !== -1 && attempt > this.settings.maximumRetryAttempts) {
         await this.discard(progress, pending, 'RetryAttemptsExhausted', attempt);
-        return;
-      }
-      if (!result.ok && this.settings.bisectBatchOnFunctionError && pending.length > 1) {
-        const middle = Math.ceil(pending.length / 2);
-        await this.deliver(progress, pending.slice(0, middle), attempt);
-        await this.deliver(progress, pending.slice(middle), attempt);
         return;
       }
       await sleep(Math.min(1000, 50 * 2 ** attempt), this.stopController.signal);

@@ -65,8 +65,10 @@ class ExecutionEnvironment {
     this.invocations += 1;
     return new Promise<InvokeResult>((resolve) => {
       const timer = setTimeout(() => {
-        void this.discard(`timed out after ${this.spec.timeoutSeconds} s`);
+        // Settle as timed out before discarding: discard() fails every pending invocation with ExitError.
+        this.pending.delete(invocationId);
         resolve({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${this.spec.timeoutSeconds}.00 seconds`, durationMs: timeoutMs });
+        void this.discard(`timed out after ${this.spec.timeoutSeconds} s`);
       }, timeoutMs);
       this.pending.set(invocationId, { resolve, startedAt, timer });
       worker.postMessage({ invocationId, requestId: randomUUID(), event, deadlineMs: startedAt + timeoutMs });
@@ -101,12 +103,16 @@ class ExecutionEnvironment {
           : { ok: false, errorType: message.errorType ?? 'Error', errorMessage: message.errorMessage ?? '', durationMs },
       );
     });
+    // A discarded worker exits after its successor may have started: only the current worker's
+    // death fails the pending invocation, or the successor's invocation would fail with it.
     worker.on('error', (error) => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       this.failPending('Runtime.UnhandledError', `${error.name}: ${error.message}`);
     });
     worker.on('exit', (code) => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       this.failPending('Runtime.ExitError', `execution environment exited with code ${code}`);
     });
     this.worker = worker;

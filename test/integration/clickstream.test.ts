@@ -5,7 +5,7 @@ import type { LocalCloud } from '../../local/cloud';
 import { expectedWindowCounts, generateClicks, type GeneratedRecord } from '../../simulator/clicks';
 import { putAll } from '../../simulator/producer';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { requireJava } from '../support/requirements';
+import { requireJava, titled } from '../support/requirements';
 import { faultInjectingRoute } from '../support/faults';
 import { drainQueue, eventually, startTestCloud, windowCounts } from '../support/local-cloud';
 
@@ -36,12 +36,13 @@ async function expectCountsToConverge(cloud: LocalCloud, expected: Map<string, n
   expect(Object.fromEntries(await windowCounts(cloud))).toStrictEqual(Object.fromEntries(expected));
 }
 
-describe('clickstream pipeline on the local cloud', () => {
+const java = await requireJava();
+
+describe.skipIf(!java.available)(titled('clickstream pipeline on the local cloud', java), () => {
   let cloud: LocalCloud;
   let dispose: () => Promise<void>;
 
   beforeAll(async () => {
-    await requireJava();
     ({ cloud, dispose } = await startTestCloud());
   });
   afterAll(async () => {

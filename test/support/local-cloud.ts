@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ClickWindowItem } from '../../contracts/clickstream';
 import { localClientConfig } from '../../local/clients';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 
@@ -32,7 +33,9 @@ export async function windowCounts(cloud: LocalCloud, attribute: 'count' | 'late
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await client.send(new ScanCommand({ TableName: cloud.outputs.ClickWindowsTableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
-      for (const item of page.Items ?? []) {
+      for (const raw of page.Items ?? []) {
+        // Every item must have the documented shape (README, "The window table").
+        const item = ClickWindowItem.parse(raw);
         const value = Number(item[attribute] ?? 0);
         if (value > 0) counts.set(`${item.url}|${item.windowStart}`, value);
       }
