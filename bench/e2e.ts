@@ -47,9 +47,9 @@ export async function benchEndToEnd({ rate = 1000, seconds = 30, drainEvents = 3
       (await ddb.send(new GetCommand({ TableName: cloud!.outputs.AggregatorStateTableName, Key: checkpointKey, ConsistentRead: true }))).Item
         ?.sequenceNumber as string | undefined;
 
-    const putAll = async (count: number, perSecond: number, seed: number): Promise<Put[]> => {
+    const putAll = async (count: number, perSecond: number, seed: number, onPut: (put: Put) => void = () => undefined): Promise<Put[]> => {
       const puts: Put[] = [];
-      const generated = generateClicks({ count, rate: perSecond, seed, startTime: Date.now() });
+      const generated = generateClicks({ count, rate: Number.isFinite(perSecond) ? perSecond : 100_000, seed, startTime: Date.now() });
       const tickMs = 50;
       const perTick = Math.max(1, Math.round((perSecond * tickMs) / 1000));
       const started = performance.now();
@@ -60,7 +60,11 @@ export async function benchEndToEnd({ rate = 1000, seconds = 30, drainEvents = 3
         if (batch.length < Math.min(500, perTick)) continue;
         const putAt = Date.now();
         const result = await kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: batch }));
-        for (const entry of result.Records ?? []) if (entry.SequenceNumber) puts.push({ sequenceNumber: entry.SequenceNumber, putAt });
+        for (const entry of result.Records ?? []) {
+          if (entry.SequenceNumber === undefined) continue;
+          puts.push({ sequenceNumber: entry.SequenceNumber, putAt });
+          onPut({ sequenceNumber: entry.SequenceNumber, putAt });
+        }
         batch = [];
         ticks += 1;
         const due = started + ticks * tickMs * (perTick / Math.min(500, perTick));
@@ -96,16 +100,9 @@ export async function benchEndToEnd({ rate = 1000, seconds = 30, drainEvents = 3
     })();
     log(`e2e: putting ${rate} events/s for ${seconds} s`);
     const started = Date.now();
-    const steadyPuts: Put[] = [];
-    const producer = putAll(rate * seconds, rate, 1).then((puts) => steadyPuts.push(...puts));
-    // Hand puts to the watcher as they are acknowledged, so latency is measured while traffic flows.
-    const feeder = setInterval(() => {
-      if (steadyPuts.length > 0) pending.push(...steadyPuts.splice(0));
-    }, 10);
-    await producer;
+    // Puts reach the watcher as they are acknowledged, so latency is measured while traffic flows.
+    await putAll(rate * seconds, rate, 1, (put) => pending.push(put));
     const elapsed = (Date.now() - started) / 1000;
-    clearInterval(feeder);
-    pending.push(...steadyPuts.splice(0));
     watching = false;
     await watcher;
     latencies.sort((a, b) => a - b);

@@ -7,7 +7,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { WINDOW_MS } from '../../contracts/clickstream';
-import type { Commit, ShardState } from './core/batch-plan';
+import { deltaBytes, type Commit, type ShardState } from './core/batch-plan';
 import { sortableSequence } from './core/sequence';
 import { windowIso } from './core/windowing';
 import { DedupLedgerCache } from './dedup-ledger';
@@ -40,6 +40,18 @@ const MAX_TRANSACTION_ITEMS = 100;
 export const WINDOWS_PER_PENDING_ITEM = MAX_TRANSACTION_ITEMS - 1;
 /** Pending items one commit writes, next to its checkpoint and ledger item. */
 export const PENDING_ITEMS_PER_COMMIT = MAX_TRANSACTION_ITEMS - 2;
+
+/** Bytes of deltas one pending item holds, well under DynamoDB's 400 KB item limit. */
+const MAX_PENDING_ITEM_BYTES = 300_000;
+
+/** A write-ahead item: window deltas committed with a checkpoint, waiting to be applied. */
+interface PendingItem {
+  pk: string;
+  sk: string;
+  /** Stored, so every attempt to apply the item sends identical parameters under its request token. */
+  updatedAt: string;
+  deltas: PendingDelta[];
+}
 
 /** A window delta as a pending item stores it until it is applied. */
 interface PendingDelta {
@@ -75,7 +87,7 @@ export class ShardStore {
       new GetCommand({ TableName: this.config.stateTableName, Key: checkpointKey(shard), ConsistentRead: true }),
     );
     const committedLedgerKey = Item?.ledgerKey as string | undefined;
-    await this.applyPending(shard, nowMs);
+    await this.applyPending(shard);
     const ledger = await this.ledgerUpTo(shard, committedLedgerKey, nowMs);
     const state: ShardState = {
       checkpoint: Item?.sequenceNumber as string | undefined,
@@ -130,14 +142,23 @@ export class ShardStore {
       count: delta.count,
       lateCount: delta.lateCount,
     }));
-    const pendingItems: { pk: string; sk: string; deltas: PendingDelta[] }[] = [];
+    const pendingItems: PendingItem[] = [];
     if (!direct) {
-      for (let start = 0; start < deltas.length; start += WINDOWS_PER_PENDING_ITEM) {
-        const index = String(pendingItems.length).padStart(4, '0');
-        pendingItems.push({ pk: pendingPartition(shard), sk: `${sortableSequence(commit.lastSequenceNumber)}#${index}`, deltas: deltas.slice(start, start + WINDOWS_PER_PENDING_ITEM) });
+      let current: PendingItem | undefined;
+      let currentBytes = 0;
+      for (const delta of deltas) {
+        const bytes = deltaBytes(delta.url);
+        if (current === undefined || current.deltas.length === WINDOWS_PER_PENDING_ITEM || currentBytes + bytes > MAX_PENDING_ITEM_BYTES) {
+          const index = String(pendingItems.length).padStart(4, '0');
+          current = { pk: pendingPartition(shard), sk: `${sortableSequence(commit.lastSequenceNumber)}#${index}`, updatedAt, deltas: [] };
+          currentBytes = 0;
+          pendingItems.push(current);
+        }
+        current.deltas.push(delta);
+        currentBytes += bytes;
       }
       if (pendingItems.length > PENDING_ITEMS_PER_COMMIT) {
-        throw new RangeError(`a commit may carry ${PENDING_ITEMS_PER_COMMIT * WINDOWS_PER_PENDING_ITEM} window deltas; this one has ${deltas.length}`);
+        throw new RangeError(`a commit may be written ahead as ${PENDING_ITEMS_PER_COMMIT} pending items; this one needs ${pendingItems.length} for ${deltas.length} window deltas`);
       }
     }
     const windows = direct
@@ -166,7 +187,7 @@ export class ShardStore {
     if (ledger !== undefined && commit.eventIds.length > 0 && ledgerKey !== undefined) {
       ledger.add(ledgerKey, commit.eventIds, expiresAtMs);
     }
-    for (const item of pendingItems) await this.applyPendingItem(item, updatedAt);
+    for (const item of pendingItems) await this.applyPendingItem(item);
     return { checkpoint: commit.lastSequenceNumber, watermarkMs: commit.watermarkMs };
   }
 
@@ -191,13 +212,13 @@ export class ShardStore {
    * Adds a pending item's deltas to the window table and deletes it, in one transaction. Its
    * delete is conditional, so when two invocations roll the same item forward only one applies it.
    */
-  private async applyPendingItem(item: { pk: string; sk: string; deltas: PendingDelta[] }, updatedAt: string): Promise<void> {
+  private async applyPendingItem(item: PendingItem): Promise<void> {
     try {
       await this.ddb.send(
         new TransactWriteCommand({
           TransactItems: [
             { Delete: { TableName: this.config.stateTableName, Key: { pk: item.pk, sk: item.sk }, ConditionExpression: 'attribute_exists(pk)' } },
-            ...item.deltas.map((delta) => this.windowUpdate(delta, updatedAt)),
+            ...item.deltas.map((delta) => this.windowUpdate(delta, item.updatedAt)),
           ],
           ClientRequestToken: createHash('sha256').update(`${item.pk}#${item.sk}`).digest('hex').slice(0, 36),
         }),
@@ -210,7 +231,7 @@ export class ShardStore {
   }
 
   /** Rolls forward pending items a crashed invocation committed but did not apply. */
-  private async applyPending(shard: ShardRef, nowMs: number): Promise<void> {
+  private async applyPending(shard: ShardRef): Promise<void> {
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.ddb.send(
@@ -223,7 +244,7 @@ export class ShardStore {
         }),
       );
       for (const item of page.Items ?? []) {
-        await this.applyPendingItem(item as { pk: string; sk: string; deltas: PendingDelta[] }, new Date(nowMs).toISOString());
+        await this.applyPendingItem(item as PendingItem);
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey !== undefined);

@@ -176,6 +176,13 @@ describe('planBatch', () => {
     expect(plan.commits.map((commit) => commit.eventIds)).toStrictEqual([['event-0', 'event-1'], ['event-2', 'event-3']]);
   });
 
+  it('splits commits so that their window deltas stay under the byte limit of one transaction', () => {
+    const longUrl = (n: number) => `/${String(n).repeat(1000)}`;
+    const records = Array.from({ length: 4 }, (_, n) => shardRecordFactory(n + 1, click(`e${n}`, longUrl(n), T0)));
+    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxDeltaBytesPerCommit: 2 * (1001 + 96) });
+    expect(plan.commits.map((commit) => commit.windows.map((delta) => delta.url.slice(0, 3)))).toStrictEqual([['/00', '/11'], ['/22', '/33']]);
+  });
+
   it('plans the same commits when a batch is replayed in bisected halves', () => {
     const records = Array.from({ length: 40 }, (_, n) =>
       shardRecordFactory(n + 1, click(`e${n % 30}`, `/p${n % 7}`, T0 + (n % 5) * 1000 - 2000)),

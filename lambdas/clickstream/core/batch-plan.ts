@@ -28,9 +28,14 @@ export interface PlanSettings extends DecodeLimits {
   maxWindowsPerCommit: number;
   /** Bytes of eventIds one ledger item may hold; DynamoDB items stop at 400 KB. */
   maxLedgerBytesPerCommit: number;
+  /** Bytes of window deltas one commit may carry: its first transaction must stay under 4 MB. */
+  maxDeltaBytesPerCommit: number;
 }
 
-export const DEFAULT_COMMIT_LIMITS = { maxWindowsPerCommit: 98 * 99, maxLedgerBytesPerCommit: 300_000 } as const;
+export const DEFAULT_COMMIT_LIMITS = { maxWindowsPerCommit: 98 * 99, maxLedgerBytesPerCommit: 300_000, maxDeltaBytesPerCommit: 3_000_000 } as const;
+
+/** What a window delta weighs in a DynamoDB item: its url plus the key, counts and names around it. */
+export const deltaBytes = (url: string): number => Buffer.byteLength(url) + 96;
 
 export interface WindowDelta {
   url: string;
@@ -77,11 +82,12 @@ interface OpenCommit {
   /** Deltas by window start, then url: nested maps avoid building a key string per event. */
   windows: Map<number, Map<string, WindowDelta>>;
   windowCount: number;
+  deltaBytes: number;
   eventIds: string[];
   ledgerBytes: number;
 }
 
-const emptyCommit = (): OpenCommit => ({ windows: new Map(), windowCount: 0, eventIds: [], ledgerBytes: 0 });
+const emptyCommit = (): OpenCommit => ({ windows: new Map(), windowCount: 0, deltaBytes: 0, eventIds: [], ledgerBytes: 0 });
 
 /**
  * Plans how one shard's batch changes the window table, record by record, in sequence order.
@@ -129,7 +135,10 @@ export class BatchPlanner {
     let delta = this.open.windows.get(windowStartMs)?.get(click.url);
     if (delta === undefined) {
       // A new window item or a full ledger item would push the open commit past a DynamoDB limit.
-      if (this.open.windowCount >= this.settings.maxWindowsPerCommit) this.closeOpenCommit();
+      const full =
+        this.open.windowCount >= this.settings.maxWindowsPerCommit ||
+        this.open.deltaBytes + deltaBytes(click.url) > this.settings.maxDeltaBytesPerCommit;
+      if (full) this.closeOpenCommit();
       delta = this.newDelta(click.url, windowStartMs);
     }
     if (this.open.ledgerBytes + ledgerBytes > this.settings.maxLedgerBytesPerCommit) {
@@ -176,6 +185,7 @@ export class BatchPlanner {
       delta = { url, windowStartMs, count: 0, lateCount: 0 };
       byUrl.set(url, delta);
       this.open.windowCount += 1;
+      this.open.deltaBytes += deltaBytes(url);
     }
     return delta;
   }
