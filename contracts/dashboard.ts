@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/**
+ * The live dashboard's WebSocket protocol. The broadcaster and the $default route handler send
+ * these; the web app parses them with the same schemas. Bump PROTOCOL_VERSION on any change a
+ * client built for the previous version could not read.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** One (url, window) count, as the window table holds it. */
+export const WindowCount = z.object({
+  url: z.string(),
+  windowStart: z.iso.datetime(),
+  windowEnd: z.iso.datetime(),
+  count: z.number().int().nonnegative(),
+  lateCount: z.number().int().nonnegative(),
+  /** Clicks added by this change (count - previous count); a snapshot carries 0. */
+  delta: z.number().int(),
+  /** No more on-time clicks can arrive: now is past windowEnd + the allowed lateness. */
+  final: z.boolean(),
+});
+export type WindowCount = z.infer<typeof WindowCount>;
+
+const envelope = { v: z.literal(PROTOCOL_VERSION), sentAt: z.iso.datetime() };
+
+/** Sent once after a client subscribes, so a new tab is never empty: the last 30 minutes of windows. */
+export const SnapshotMessage = z.object({ ...envelope, type: z.literal('snapshot'), windows: z.array(WindowCount) });
+/** Windows that changed, coalesced per broadcaster batch. */
+export const WindowsMessage = z.object({ ...envelope, type: z.literal('windows'), windows: z.array(WindowCount) });
+/** A flagged order from the fraud pipeline (later issue); defined now so clients ignore it gracefully. */
+export const AlertMessage = z.object({
+  ...envelope,
+  type: z.literal('alert'),
+  alert: z.object({ orderId: z.string(), userId: z.string(), score: z.number(), reasons: z.array(z.string()), at: z.iso.datetime() }),
+});
+/** Liveness and throughput from the server side. */
+export const HealthMessage = z.object({ ...envelope, type: z.literal('health'), status: z.enum(['ok', 'degraded']), detail: z.string().optional() });
+
+export const ServerMessage = z.discriminatedUnion('type', [SnapshotMessage, WindowsMessage, AlertMessage, HealthMessage]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+/** What a client sends on the $default route. */
+export const ClientMessage = z.discriminatedUnion('type', [
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('subscribe') }),
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('ping') }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+/** API Gateway rejects a WebSocket frame over 128 KiB; messages are split to stay well under it. */
+export const MAX_MESSAGE_BYTES = 120 * 1024;
+
+/** How far back a snapshot and the dashboard's time series reach. */
+export const DASHBOARD_HISTORY_MINUTES = 30;
+
+/**
+ * `config.json` next to the dashboard's index.html: written at deploy time on AWS (CloudFront),
+ * and by the local cloud for http://localhost:3000.
+ */
+export const DashboardConfig = z.object({
+  webSocketUrl: z.string().regex(/^wss?:\/\//),
+  auth: z.discriminatedUnion('mode', [
+    /** Cognito managed login, authorization code flow with PKCE. */
+    z.object({ mode: z.literal('cognito'), domain: z.url(), clientId: z.string(), redirectUri: z.url() }),
+    /** The local cloud's development issuer: POST tokenUrl returns `{ "token": "<JWT>" }`. */
+    z.object({ mode: z.literal('dev'), tokenUrl: z.url() }),
+  ]),
+});
+export type DashboardConfig = z.infer<typeof DashboardConfig>;
