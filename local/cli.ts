@@ -107,8 +107,8 @@ export class StatusLine {
     const windowsPerSecond = (windows - this.last.windows) / seconds;
     this.last = { at: now, read, windows };
     const lag = shards
-      .map((shard) => `${shard.shardId.replace('shardId-', '#')} ${shard.millisBehindLatest} ms/${shard.recordsRead - shard.recordsDelivered} rec`)
-      .join(', ');
+      .map((shard) => `${shard.shardId.replace(/^shardId-0*(?=\d)/, 'shard ')} ${shard.millisBehindLatest} ms, ${shard.recordsRead - shard.recordsDelivered} queued`)
+      .join('; ');
     const m = this.cloud.metrics;
     return [
       `in ${eventsPerSecond.toFixed(0)} ev/s`,
@@ -179,13 +179,16 @@ async function main(argv: readonly string[]): Promise<number> {
     else log(line);
   }, interactive ? 1000 : 10_000);
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  const stopRequestedAt = await new Promise<number>((resolve) => {
+    process.once('SIGINT', () => resolve(Date.now()));
+    process.once('SIGTERM', () => resolve(Date.now()));
   });
   clearInterval(timer);
-  log(`${interactive ? '\n' : ''}stopping...`);
-  process.once('SIGINT', () => process.exit(130)); // a second Ctrl-C quits at once
+  log(`${interactive ? '\n' : ''}stopping... (Ctrl-C again to quit at once)`);
+  process.on('SIGINT', () => {
+    // npm and tsx relay the terminal's Ctrl-C, so one key press can arrive more than once.
+    if (Date.now() - stopRequestedAt > 1000) process.exit(130);
+  });
   stopSimulator.abort();
   await simulator;
   await cloud.stop();

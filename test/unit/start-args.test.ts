@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { parseStartArgs, StartUsageError } from '../../local/cli';
+
+describe('npm start arguments', () => {
+  it("defaults to LocalStack's port, kinesalite, in-memory data and the simulator on", () => {
+    expect(parseStartArgs([])).toStrictEqual({
+      port: 4566,
+      persistDirectory: undefined,
+      kinesisEngine: 'kinesalite',
+      simulate: true,
+      rate: 200,
+      duplicates: 0.01,
+      late: 0.005,
+      malformed: 0.005,
+    });
+  });
+
+  it.each([
+    [['--persist'], { persistDirectory: '.watershed/data' }],
+    [['--persist', '/tmp/data'], { persistDirectory: '/tmp/data' }],
+    [['--no-simulate'], { simulate: false }],
+    [['--port', '0'], { port: 0 }],
+    [['--kinesis-engine', 'kinesis-local'], { kinesisEngine: 'kinesis-local' }],
+    [['--rate', '1000', '--late', '0'], { rate: 1000, late: 0 }],
+  ])('reads %j', (argv, expected) => {
+    expect(parseStartArgs(argv)).toMatchObject(expected);
+  });
+
+  it('answers --help', () => {
+    expect(parseStartArgs(['--help'])).toBe('help');
+  });
+
+  it.each([
+    [['--port', '70000'], '--port must be an integer between 0 and 65535. Received 70000'],
+    [['--rate', 'fast'], '--rate must be a number between 1 and 20000. Received fast'],
+    [['--duplicates', '2'], '--duplicates must be a number between 0 and 1. Received 2'],
+    [['--kinesis-engine', 'kafka'], '--kinesis-engine must be one of kinesalite, kinesis-local. Received kafka'],
+    [['stray'], 'Unexpected argument: stray'],
+  ])('rejects %j with a message that names the value', (argv, message) => {
+    expect(() => parseStartArgs(argv)).toThrow(new StartUsageError(message));
+  });
+
+  it('rejects unknown flags', () => {
+    expect(() => parseStartArgs(['--verbose'])).toThrow(StartUsageError);
+  });
+});
