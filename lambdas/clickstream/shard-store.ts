@@ -187,7 +187,11 @@ export class ShardStore {
     if (ledger !== undefined && commit.eventIds.length > 0 && ledgerKey !== undefined) {
       ledger.add(ledgerKey, commit.eventIds, expiresAtMs);
     }
-    for (const item of pendingItems) await this.applyPendingItem(item);
+    // Pending items touch disjoint window items, so they apply concurrently: one round trip, not one per item.
+    // Every apply settles before a failure is thrown, so none is left in flight; the next load applies what failed.
+    const applied = await Promise.allSettled(pendingItems.map((item) => this.applyPendingItem(item)));
+    const failed = applied.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     return { checkpoint: commit.lastSequenceNumber, watermarkMs: commit.watermarkMs };
   }
 

@@ -287,19 +287,20 @@ describe.each([
   ['a cancellation without reasons', () => cancelled()],
   ['throttling', () => new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} })],
 ])('an apply transaction that fails with %s', (_name, failureOf) => {
-  it('fails the commit unchanged and applies no further pending item', async () => {
+  it('fails the commit unchanged; the other pending items, applied concurrently, still land', async () => {
     // Prepare
     const store = new ShardStore(ddb, CONFIG);
     const failure = failureOf();
-    ddbMock.on(TransactWriteCommand).resolvesOnce({}).rejects(failure);
+    ddbMock.on(TransactWriteCommand).resolvesOnce({}).rejectsOnce(failure).resolves({});
 
     // Act
     const error = await store.commit(SHARD, NO_STATE, commitOf(5, ['e1'], windowsOf(250)), T0).catch((thrown: unknown) => thrown);
 
     // Assess
     expect(error).toBe(failure);
-    expect(callLog()).toStrictEqual(['Commit', 'Apply 0000']);
-    expect(store.itemWrites).toBe(5);
+    expect(callLog()).toStrictEqual(['Commit', 'Apply 0000', 'Apply 0001', 'Apply 0002']);
+    // The commit's 5 items and the applies of items 0001 and 0002 (99 + 1 and 52 + 1); 0000 waits for the next load.
+    expect(store.itemWrites).toBe(5 + 100 + 53);
   });
 
   it('fails the load unchanged, before it reads the ledger', async () => {

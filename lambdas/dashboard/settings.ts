@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { AGGREGATOR_DEFAULTS, ConfigurationError } from '../../contracts/aggregator-settings';
+
+/**
+ * Settings of the live dashboard's functions, read from the environment. The CDK construct
+ * (lib/live-dashboard.ts) writes these variables, so their names and defaults live here once.
+ */
+export const DASHBOARD_DEFAULTS = {
+  /**
+   * API Gateway closes a WebSocket connection after 2 hours at the latest, so a connection item
+   * older than that is an orphan (a $disconnect that never ran); TTL removes it.
+   */
+  connectionTtlSeconds: 2 * 60 * 60,
+  /** @connections posts the broadcaster keeps in flight; below the SDK's 50 sockets per host. */
+  postConcurrency: 32,
+  allowedLatenessSeconds: AGGREGATOR_DEFAULTS.allowedLatenessSeconds,
+} as const;
+
+export const DashboardEnv = {
+  userPoolId: 'USER_POOL_ID',
+  userPoolClientId: 'USER_POOL_CLIENT_ID',
+  connectionsTableName: 'CONNECTIONS_TABLE_NAME',
+  windowTableName: 'WINDOW_TABLE_NAME',
+  allowedLatenessSeconds: 'ALLOWED_LATENESS_SECONDS',
+  connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
+  postConcurrency: 'POST_CONCURRENCY',
+  /**
+   * The @connections endpoint. The SDK's ApiGatewayManagementApiClient reads it by itself (the
+   * service-specific form of AWS_ENDPOINT_URL); the code never passes an endpoint. On AWS it is the
+   * stage's callback URL, in the local cloud the edge.
+   */
+  managementApiEndpoint: 'AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI',
+} as const;
+
+/** Environment variables that decide the JWT issuer; set by the Lambda runtime or the local cloud. */
+export const IssuerEnv = {
+  cognitoEndpoint: 'AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER',
+  endpoint: 'AWS_ENDPOINT_URL',
+  region: 'AWS_REGION',
+} as const;
+
+const name = z.string().min(1);
+const seconds = z.coerce.number().int().nonnegative();
+
+export const AuthorizerSettings = z.object({
+  userPoolId: name,
+  userPoolClientId: name,
+});
+export type AuthorizerSettings = z.infer<typeof AuthorizerSettings>;
+
+export const ConnectionsSettings = z.object({
+  connectionsTableName: name,
+  windowTableName: name,
+  allowedLatenessSeconds: seconds.default(DASHBOARD_DEFAULTS.allowedLatenessSeconds),
+  connectionTtlSeconds: z.coerce.number().int().positive().default(DASHBOARD_DEFAULTS.connectionTtlSeconds),
+});
+export type ConnectionsSettings = z.infer<typeof ConnectionsSettings>;
+
+export const BroadcasterSettings = z.object({
+  connectionsTableName: name,
+  allowedLatenessSeconds: seconds.default(DASHBOARD_DEFAULTS.allowedLatenessSeconds),
+  postConcurrency: z.coerce.number().int().min(1).max(256).default(DASHBOARD_DEFAULTS.postConcurrency),
+});
+export type BroadcasterSettings = z.infer<typeof BroadcasterSettings>;
+
+type SettingsKey = keyof typeof DashboardEnv;
+
+/**
+ * Reads the schema's keys from their DashboardEnv variables. Fails fast and names every missing or
+ * invalid variable, so a misconfigured function fails at cold start, not at its first message.
+ */
+export function settingsFromEnv<S extends z.ZodObject>(
+  schema: S,
+  what: string,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
+  const keys = Object.keys(schema.shape) as SettingsKey[];
+  const raw = Object.fromEntries(
+    keys.map((key) => [key, env[DashboardEnv[key]] === '' ? undefined : env[DashboardEnv[key]]]),
+  );
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]) as SettingsKey;
+      return `${DashboardEnv[key] ?? key}: ${issue.message}`;
+    });
+    throw new ConfigurationError(`Invalid ${what} configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data as z.infer<S>;
+}
+
+/**
+ * Functions that post to @connections need an endpoint, and take it only from the environment: the
+ * service-specific variable, or AWS_ENDPOINT_URL for every service (as the SDK itself falls back).
+ */
+export function requireManagementApiEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  const endpoint = env[DashboardEnv.managementApiEndpoint] || env[IssuerEnv.endpoint];
+  if (!endpoint) {
+    throw new ConfigurationError(
+      `Invalid configuration: ${DashboardEnv.managementApiEndpoint}: the @connections endpoint is not set ` +
+        `(nor ${IssuerEnv.endpoint})`,
+    );
+  }
+  return endpoint;
+}
