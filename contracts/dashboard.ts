@@ -25,16 +25,20 @@ const envelope = { v: z.literal(PROTOCOL_VERSION), sentAt: z.iso.datetime() };
 
 /** Sent once after a client subscribes, so a new tab is never empty: the last 30 minutes of windows. */
 export const SnapshotMessage = z.object({ ...envelope, type: z.literal('snapshot'), windows: z.array(WindowCount) });
+export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
 /** Windows that changed, coalesced per broadcaster batch. */
 export const WindowsMessage = z.object({ ...envelope, type: z.literal('windows'), windows: z.array(WindowCount) });
+export type WindowsMessage = z.infer<typeof WindowsMessage>;
 /** A flagged order from the fraud pipeline (later issue); defined now so clients ignore it gracefully. */
 export const AlertMessage = z.object({
   ...envelope,
   type: z.literal('alert'),
   alert: z.object({ orderId: z.string(), userId: z.string(), score: z.number(), reasons: z.array(z.string()), at: z.iso.datetime() }),
 });
+export type AlertMessage = z.infer<typeof AlertMessage>;
 /** Liveness and throughput from the server side. */
 export const HealthMessage = z.object({ ...envelope, type: z.literal('health'), status: z.enum(['ok', 'degraded']), detail: z.string().optional() });
+export type HealthMessage = z.infer<typeof HealthMessage>;
 
 export const ServerMessage = z.discriminatedUnion('type', [SnapshotMessage, WindowsMessage, AlertMessage, HealthMessage]);
 export type ServerMessage = z.infer<typeof ServerMessage>;

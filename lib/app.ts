@@ -1,5 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { STACK_NAME } from './names';
 import { WatershedStack } from './watershed-stack';
 
 export interface WatershedAppOptions {
@@ -36,8 +37,8 @@ export function createWatershedApp(options: WatershedAppOptions = {}): { app: Ap
   // AwsSolutions finding, error or warning, fails synthesis; the report is written to
   // <outdir>/validation-report.json.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-  const stack = new WatershedStack(app, 'Watershed', {
-    stackName: 'Watershed',
+  const stack = new WatershedStack(app, STACK_NAME, {
+    stackName: STACK_NAME,
     description: 'Watershed: real-time analytics on Amazon Kinesis',
   });
   return { app, stack };

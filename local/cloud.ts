@@ -12,7 +12,8 @@ import { KinesisEventSource } from './lambda/kinesis-event-source';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
 
-export const STACK_NAME = 'Watershed';
+export { STACK_NAME } from '../lib/names';
+import { STACK_NAME } from '../lib/names';
 
 export interface LocalCloudOptions {
   /** Edge port; 0 picks a free one. @default 4566, LocalStack's port */

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { KinesisClient, PutRecordsCommand, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { STACK_NAME } from '../lib/names';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/clients';
 import { TRUTH_KINDS, type GeneratedRecord, type TruthKind } from './clicks';
 
 /**
@@ -15,10 +17,9 @@ export type TargetKind = 'local' | 'localstack' | 'aws';
 export const TARGET_KINDS: readonly TargetKind[] = ['local', 'localstack', 'aws'];
 
 export const LOCAL_ENDPOINT = 'http://localhost:4566';
-export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' } as const;
+export { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/clients';
 export const DEFAULT_OUTPUTS_FILE = path.join('.watershed', 'outputs.json');
-export const STACK_NAME = 'Watershed';
+export { STACK_NAME } from '../lib/names';
 export const STREAM_OUTPUT_KEY = 'ClicksStreamName';
 
 /** PutRecords limits: 500 records, 5 MiB per call (data + partition keys), 1 MiB per record. */
