@@ -1,7 +1,9 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
+import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
+import { LiveDashboard, type LiveDashboardProps } from './live-dashboard';
 
 export interface WatershedStackProps extends StackProps {
   /**
@@ -9,6 +11,13 @@ export interface WatershedStackProps extends StackProps {
    * @default - the ClickstreamPipeline defaults
    */
   readonly clickstream?: ClickstreamPipelineProps;
+
+  /**
+   * Settings of the live dashboard. Its window table and allowed lateness always come from the
+   * clickstream pipeline.
+   * @default - the LiveDashboard defaults
+   */
+  readonly liveDashboard?: Omit<LiveDashboardProps, 'windowTable' | 'allowedLateness'>;
 }
 
 /**
@@ -17,6 +26,7 @@ export interface WatershedStackProps extends StackProps {
  */
 export class WatershedStack extends Stack {
   public readonly clickstream: ClickstreamPipeline;
+  public readonly liveDashboard: LiveDashboard;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
@@ -51,6 +61,34 @@ export class WatershedStack extends Stack {
       value: clicks.failedBatchQueue.queueUrl,
     });
 
+    this.liveDashboard = new LiveDashboard(this, 'LiveDashboard', {
+      ...props.liveDashboard,
+      windowTable: clicks.windowTable,
+      allowedLateness:
+        props.clickstream?.allowedLateness ?? Duration.seconds(AGGREGATOR_DEFAULTS.allowedLatenessSeconds),
+    });
+    const live = this.liveDashboard;
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'The live dashboard (CloudFront); sign in with a user of the user pool',
+      value: live.dashboardUrl,
+    });
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'WebSocket API of the live dashboard; connect with ?token=<Cognito ID token>',
+      value: live.webSocketUrl,
+    });
+    new CfnOutput(this, 'UserPoolId', {
+      description: 'Users of the live dashboard (no self sign-up: create them with admin-create-user)',
+      value: live.userPool.userPoolId,
+    });
+    new CfnOutput(this, 'UserPoolClientId', {
+      description: 'App client of the live dashboard (authorization code flow with PKCE)',
+      value: live.userPoolClient.userPoolClientId,
+    });
+    new CfnOutput(this, 'ConnectionsTableName', {
+      description: 'Open WebSocket connections of the live dashboard',
+      value: live.connectionsTable.tableName,
+    });
+
     this.dashboard = this.createDashboard();
   }
 
@@ -62,11 +100,18 @@ export class WatershedStack extends Stack {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
     });
+    const live = this.liveDashboard;
     dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Clickstream alarms',
         alarms: Object.values(clicks.alarms),
-        width: 24,
+        width: 12,
+        height: 3,
+      }),
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Live dashboard alarms',
+        alarms: Object.values(live.alarms),
+        width: 12,
         height: 3,
       }),
     );
@@ -120,6 +165,34 @@ export class WatershedStack extends Stack {
           clicks.failedBatchQueue.metricApproximateNumberOfMessagesVisible({ label: 'failed batches', period: minute }),
         ],
         width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Live dashboard: broadcaster lag (ms)',
+        left: [live.metricIteratorAge()],
+        leftAnnotations: [{ value: Duration.seconds(30).toMilliseconds(), label: 'alarm' }],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Live dashboard: broadcaster invocations',
+        left: [sum(live.broadcaster.metricInvocations()), sum(live.broadcaster.metricErrors())],
+        right: [live.broadcaster.metricDuration({ statistic: cloudwatch.Stats.p(99), period: minute })],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Live dashboard: @connections posts/min',
+        left: [
+          live.metricMessagesPosted({ label: 'posted' }),
+          live.metricGoneConnections({ label: 'gone (410)' }),
+          live.metricPostFailures({ label: 'failed' }),
+        ],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Live dashboard: WebSocket API/min',
+        left: [live.metricConnectCount({ label: 'connects' }), live.metricMessageCount({ label: 'messages' })],
+        width: 6,
       }),
     );
     return dashboard;

@@ -22,9 +22,13 @@ export function parseClientMessage(body: string | null | undefined): ClientMessa
   }
   const parsed = ClientMessage.safeParse(json);
   if (parsed.success) return { ok: true, message: parsed.data };
-  const version = typeof json === 'object' && json !== null ? (json as { v?: unknown }).v : undefined;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, reason: `Unknown message; expected ${EXPECTED}` };
+  }
+  const version = (json as { v?: unknown }).v;
+  if (version === undefined) return { ok: false, reason: `Missing protocol version "v"; expected ${EXPECTED}` };
   if (version !== PROTOCOL_VERSION) {
-    return { ok: false, reason: `Unsupported protocol version ${JSON.stringify(version ?? null)}; this server speaks version ${PROTOCOL_VERSION}` };
+    return { ok: false, reason: `Unsupported protocol version ${JSON.stringify(version)}; this server speaks version ${PROTOCOL_VERSION}` };
   }
   return { ok: false, reason: `Unknown message; expected ${EXPECTED}` };
 }

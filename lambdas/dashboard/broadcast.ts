@@ -1,0 +1,166 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBStreamRecord } from '@aws-lambda-powertools/parser/schemas/dynamodb';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { ClickWindowItem } from '../../contracts/clickstream';
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type WindowCount, type WindowsMessage } from '../../contracts/dashboard';
+import { coalesceWindowChanges, type WindowChange } from './core/coalesce';
+import { forEachWithConcurrency } from './core/concurrency';
+import { splitWindows } from './core/split';
+import type { PostOutcome } from './management-api';
+import { reportOversized } from './oversized';
+import type { BroadcasterSettings } from './settings';
+
+/** A window image, validated with the window table's contract (bookkeeping attributes aside). */
+const WindowImage = ClickWindowItem.pick({ url: true, windowStart: true, windowEnd: true, count: true, lateCount: true });
+const WindowKey = ClickWindowItem.pick({ url: true, windowStart: true });
+
+export interface BroadcasterDependencies {
+  readonly connections: {
+    subscribedConnectionIds(nowMs: number): Promise<string[]>;
+    delete(connectionId: string): Promise<void>;
+  };
+  readonly post: (connectionId: string, payload: string) => Promise<PostOutcome>;
+  readonly settings: BroadcasterSettings;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now: () => number;
+}
+
+/**
+ * Decodes one stream record at the boundary: Powertools' DynamoDB stream schema (which also
+ * unmarshalls the images), then the window contract. Throws for a record that is not a window
+ * change, which marks that record failed.
+ */
+export function toWindowChange(record: DynamoDBRecord): WindowChange {
+  const { eventName, dynamodb } = DynamoDBStreamRecord.parse(record);
+  if (eventName === 'REMOVE') return { eventName, key: WindowKey.parse(dynamodb.Keys) };
+  return {
+    eventName,
+    newImage: WindowImage.parse(dynamodb.NewImage),
+    ...(dynamodb.OldImage === undefined ? {} : { oldImage: WindowImage.parse(dynamodb.OldImage) }),
+  };
+}
+
+interface BroadcastTally {
+  connections: number;
+  sent: number;
+  gone: number;
+  failed: number;
+}
+
+/**
+ * Broadcasts one batch of window-table changes to every subscribed connection.
+ *
+ * 1. Decode each record (Powertools batch isolates one that cannot be read).
+ * 2. Keep the records before the first unreadable one. Lambda resumes a DynamoDB stream from the
+ *    lowest reported failure, so anything after it is delivered again; broadcasting it now would
+ *    send it twice. The unreadable record is retried, bisected and, with bounded retries, ends in
+ *    the on-failure queue: never dropped silently.
+ * 3. Coalesce into one WindowCount per window and split into messages under MAX_MESSAGE_BYTES.
+ * 4. Post every message to every subscribed connection, `postConcurrency` connections at a time.
+ *
+ * What fails the batch and what does not:
+ * - Reading the connections table fails: throw. Nobody got the update; the mapping retries it.
+ * - A post fails: the connection is gone (410) and its item is deleted, or the post failed
+ *   otherwise (throttled, timed out) and is logged and counted. Neither fails the batch. A
+ *   retry would re-send to every healthy connection, and one slow or broken client would
+ *   hold the stream for everyone. Counts are absolute, so a client that misses an update is
+ *   corrected by the next change of that window, and by the snapshot when it reconnects.
+ */
+export async function broadcastWindowChanges(
+  event: DynamoDBStreamEvent,
+  context: Context,
+  deps: BroadcasterDependencies,
+): Promise<DynamoDBBatchResponse> {
+  const records = event.Records;
+  const changes = new Map<DynamoDBRecord, WindowChange>();
+  const decoded = await processPartialResponse(
+    event,
+    (record: DynamoDBRecord) => {
+      changes.set(record, toWindowChange(record));
+    },
+    new BatchProcessor(EventType.DynamoDBStreams),
+    { context, processInParallel: false },
+  );
+  // Powertools names a failed record by its sequence number, unique within a stream.
+  const indexOfSequence = new Map(records.map((record, index) => [record.dynamodb?.SequenceNumber, index]));
+  const cutoff = Math.min(
+    records.length,
+    ...decoded.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0),
+  );
+  if (cutoff < records.length) {
+    deps.logger.error('A window-table stream record could not be decoded; the batch ends before it', {
+      sequenceNumber: records[cutoff]!.dynamodb?.SequenceNumber,
+      undecodable: decoded.batchItemFailures.length,
+    });
+    deps.metrics.addMetric('UndecodableRecords', MetricUnit.Count, decoded.batchItemFailures.length);
+  }
+
+  const nowMs = deps.now();
+  const windows = coalesceWindowChanges(
+    records.slice(0, cutoff).map((record) => changes.get(record)!),
+    nowMs,
+    deps.settings.allowedLatenessSeconds * 1000,
+  );
+  const tally = await broadcast(windows, nowMs, deps);
+
+  deps.metrics.addMetric('StreamRecords', MetricUnit.Count, cutoff);
+  deps.metrics.addMetric('WindowsBroadcast', MetricUnit.Count, windows.length);
+  deps.metrics.addMetric('MessagesPosted', MetricUnit.Count, tally.sent);
+  deps.metrics.addMetric('GoneConnections', MetricUnit.Count, tally.gone);
+  deps.metrics.addMetric('PostFailures', MetricUnit.Count, tally.failed);
+  deps.metrics.publishStoredMetrics();
+  deps.logger.info('Batch broadcast', { records: records.length, decoded: cutoff, windows: windows.length, ...tally });
+
+  return {
+    batchItemFailures:
+      cutoff < records.length ? [{ itemIdentifier: records[cutoff]!.dynamodb!.SequenceNumber! }] : [],
+  };
+}
+
+async function broadcast(windows: WindowCount[], nowMs: number, deps: BroadcasterDependencies): Promise<BroadcastTally> {
+  const tally: BroadcastTally = { connections: 0, sent: 0, gone: 0, failed: 0 };
+  if (windows.length === 0) return tally;
+
+  const sentAt = new Date(nowMs).toISOString();
+  const envelope = (part: WindowCount[]): WindowsMessage => ({ v: PROTOCOL_VERSION, type: 'windows', sentAt, windows: part });
+  const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES);
+  reportOversized(oversized, deps);
+  if (payloads.length === 0) return tally;
+
+  // Throws (failing the batch, which is retried) if the table cannot be read: nobody got the update.
+  const connectionIds = await deps.connections.subscribedConnectionIds(nowMs);
+  tally.connections = connectionIds.length;
+
+  await forEachWithConcurrency(connectionIds, deps.settings.postConcurrency, async (connectionId) => {
+    // A connection's messages go in order; after a failure its remaining parts are skipped, so a
+    // stalled client costs one timeout, not one per part.
+    for (const payload of payloads) {
+      const outcome = await deps.post(connectionId, payload);
+      if (outcome.status === 'sent') {
+        tally.sent++;
+        continue;
+      }
+      if (outcome.status === 'gone') {
+        tally.gone++;
+        await deleteGone(connectionId, deps);
+      } else {
+        tally.failed++;
+        deps.logger.warn('Could not post to a connection; it is kept', { connectionId, error: outcome.error });
+      }
+      return;
+    }
+  });
+  return tally;
+}
+
+/** A failed delete is logged, not thrown: the next broadcast's 410, or the TTL, removes the item. */
+async function deleteGone(connectionId: string, deps: BroadcasterDependencies): Promise<void> {
+  try {
+    await deps.connections.delete(connectionId);
+  } catch (error) {
+    deps.logger.error('Could not delete a gone connection', { connectionId, error: (error as Error).name });
+  }
+}

@@ -1,0 +1,181 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import { z } from 'zod';
+import {
+  DASHBOARD_HISTORY_MINUTES,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  type HealthMessage,
+  type SnapshotMessage,
+  type WindowCount,
+} from '../../contracts/dashboard';
+import { parseClientMessage } from './core/client-message';
+import { newConnection, type ConnectionItem } from './core/connection';
+import { splitWindows } from './core/split';
+import { snapshotCutoff, snapshotWindows } from './core/windows';
+import type { PostOutcome } from './management-api';
+import { reportOversized } from './oversized';
+import type { ConnectionsSettings } from './settings';
+import type { WindowScan } from './window-reader';
+
+/**
+ * The parts of an API Gateway WebSocket proxy event the routes use, validated at the boundary.
+ * `requestContext.authorizer` carries the $connect authorizer's context (`sub`) and principalId.
+ */
+export const WebSocketRouteEvent = z.object({
+  requestContext: z.object({
+    routeKey: z.string(),
+    connectionId: z.string().min(1),
+    authorizer: z.object({ principalId: z.string().optional(), sub: z.string().optional() }).nullish(),
+  }),
+  body: z.string().nullish(),
+  isBase64Encoded: z.boolean().optional(),
+});
+export type WebSocketRouteEvent = z.infer<typeof WebSocketRouteEvent>;
+
+export interface RouteResult {
+  readonly statusCode: number;
+}
+
+export interface ConnectionRouteDependencies {
+  readonly connections: {
+    put(item: ConnectionItem): Promise<void>;
+    markSubscribed(connectionId: string, nowMs: number): Promise<boolean>;
+    delete(connectionId: string): Promise<void>;
+  };
+  readonly readWindowsSince: (cutoff: string) => Promise<WindowScan>;
+  readonly post: (connectionId: string, payload: string) => Promise<PostOutcome>;
+  readonly settings: ConnectionsSettings;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now: () => number;
+}
+
+/**
+ * One handler for the three routes:
+ * - `$connect` (already authorized) records the connection with its subject and a TTL;
+ * - `$disconnect` deletes it;
+ * - `$default` answers `subscribe` with a snapshot and `ping` with `health`, and an invalid
+ *   frame with a `health` message whose detail says what was expected: a client error is
+ *   answered, never thrown.
+ * Replies go through @connections (there are no route responses), so the status codes returned
+ * here reach API Gateway's logs, not the client; except on $connect, where non-2xx refuses it.
+ */
+export async function handleRoute(rawEvent: unknown, deps: ConnectionRouteDependencies): Promise<RouteResult> {
+  try {
+    const parsed = WebSocketRouteEvent.safeParse(rawEvent);
+    if (!parsed.success) {
+      deps.logger.error('Not an API Gateway WebSocket event', { issues: parsed.error.issues.map((issue) => issue.message) });
+      return { statusCode: 400 };
+    }
+    const event = parsed.data;
+    const { routeKey, connectionId } = event.requestContext;
+    switch (routeKey) {
+      case '$connect':
+        return await connect(event, deps);
+      case '$disconnect':
+        await deps.connections.delete(connectionId);
+        deps.metrics.addMetric('Disconnects', MetricUnit.Count, 1);
+        return { statusCode: 200 };
+      case '$default':
+        return await onMessage(event, deps);
+      default:
+        deps.logger.error('Unexpected route', { routeKey });
+        return { statusCode: 400 };
+    }
+  } finally {
+    deps.metrics.publishStoredMetrics();
+  }
+}
+
+async function connect(event: WebSocketRouteEvent, deps: ConnectionRouteDependencies): Promise<RouteResult> {
+  const { connectionId, authorizer } = event.requestContext;
+  const sub = authorizer?.sub ?? authorizer?.principalId;
+  if (!sub) {
+    // The $connect route always has the authorizer; a request without its context did not pass it.
+    deps.logger.error('$connect without an authorizer context; refusing', { connectionId });
+    return { statusCode: 403 };
+  }
+  await deps.connections.put(newConnection(connectionId, sub, deps.now(), deps.settings.connectionTtlSeconds));
+  deps.metrics.addMetric('Connects', MetricUnit.Count, 1);
+  return { statusCode: 200 };
+}
+
+async function onMessage(event: WebSocketRouteEvent, deps: ConnectionRouteDependencies): Promise<RouteResult> {
+  const { connectionId } = event.requestContext;
+  const body = event.isBase64Encoded && event.body ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const result = parseClientMessage(body);
+  if (!result.ok) {
+    deps.metrics.addMetric('InvalidClientMessages', MetricUnit.Count, 1);
+    deps.logger.warn('Invalid client message', { connectionId, reason: result.reason });
+    await reply(connectionId, health(deps.now(), 'degraded', result.reason), deps);
+    return { statusCode: 400 };
+  }
+  switch (result.message.type) {
+    case 'ping':
+      await reply(connectionId, health(deps.now(), 'ok'), deps);
+      return { statusCode: 200 };
+    case 'subscribe':
+      return sendSnapshot(connectionId, deps);
+  }
+}
+
+/**
+ * Subscribes first, then reads: an update written after the read reaches the client as a
+ * broadcast, one written before it is in the snapshot, so nothing falls between the two. (The
+ * client keeps the higher count when a broadcast and a snapshot part overlap.)
+ */
+async function sendSnapshot(connectionId: string, deps: ConnectionRouteDependencies): Promise<RouteResult> {
+  const nowMs = deps.now();
+  if (!(await deps.connections.markSubscribed(connectionId, nowMs))) {
+    deps.logger.info('Subscribe from a connection that is already gone', { connectionId });
+    return { statusCode: 410 };
+  }
+  const scan = await deps.readWindowsSince(snapshotCutoff(nowMs, DASHBOARD_HISTORY_MINUTES));
+  if (scan.invalid > 0) {
+    deps.logger.error('Window items failed the ClickWindowItem contract and were left out of the snapshot', { count: scan.invalid });
+    deps.metrics.addMetric('InvalidWindowItems', MetricUnit.Count, scan.invalid);
+  }
+  const windows = snapshotWindows(scan.windows, nowMs, DASHBOARD_HISTORY_MINUTES, deps.settings.allowedLatenessSeconds * 1000);
+  const sentAt = new Date(nowMs).toISOString();
+  const envelope = (part: WindowCount[]): SnapshotMessage => ({ v: PROTOCOL_VERSION, type: 'snapshot', sentAt, windows: part });
+  const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES, { emptyMessage: true });
+  reportOversized(oversized, deps);
+
+  for (const payload of payloads) {
+    const outcome = await deps.post(connectionId, payload);
+    if (outcome.status !== 'sent') {
+      await onPostFailure(connectionId, outcome, deps);
+      return { statusCode: outcome.status === 'gone' ? 410 : 500 };
+    }
+  }
+  deps.metrics.addMetric('SnapshotsSent', MetricUnit.Count, 1);
+  deps.metrics.addMetric('SnapshotMessages', MetricUnit.Count, payloads.length);
+  deps.logger.info('Snapshot sent', { connectionId, windows: windows.length, messages: payloads.length });
+  return { statusCode: 200 };
+}
+
+async function reply(connectionId: string, message: HealthMessage, deps: ConnectionRouteDependencies): Promise<void> {
+  const outcome = await deps.post(connectionId, JSON.stringify(message));
+  if (outcome.status !== 'sent') await onPostFailure(connectionId, outcome, deps);
+}
+
+async function onPostFailure(connectionId: string, outcome: PostOutcome, deps: ConnectionRouteDependencies): Promise<void> {
+  if (outcome.status === 'gone') {
+    deps.metrics.addMetric('GoneConnections', MetricUnit.Count, 1);
+    await deps.connections.delete(connectionId);
+    return;
+  }
+  deps.metrics.addMetric('PostFailures', MetricUnit.Count, 1);
+  deps.logger.error('Could not post to the connection', { connectionId, error: outcome.status === 'failed' ? outcome.error : undefined });
+}
+
+function health(nowMs: number, status: HealthMessage['status'], detail?: string): HealthMessage {
+  return {
+    v: PROTOCOL_VERSION,
+    type: 'health',
+    sentAt: new Date(nowMs).toISOString(),
+    status,
+    ...(detail === undefined ? {} : { detail }),
+  };
+}
