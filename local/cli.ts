@@ -7,11 +7,13 @@ export const START_HELP = `Usage: npm start [-- options]
 
 Runs all of Watershed locally, with no Docker and no AWS account: synthesizes the CDK app, starts
 Kinesis, DynamoDB (with Streams), S3 and SQS behind one LocalStack-compatible edge, provisions what
-the template declares, runs its Lambda functions with their event source mappings, and starts the
-click simulator. Stack outputs go to .watershed/outputs.json (the format of cdk deploy --outputs-file).
+the template declares, runs its Lambda functions with their event source mappings, serves its
+WebSocket API and the live dashboard, and starts the click simulator. Stack outputs go to
+.watershed/outputs.json (the format of cdk deploy --outputs-file).
 
 Options
   --port N              edge port                                        (default 4566)
+  --dashboard-port N    port of the live dashboard, http://localhost:N   (default 3000)
   --persist [DIR]       keep emulator data in DIR across restarts        (default: in memory;
                                                                           DIR defaults to .watershed/data)
   --kinesis-engine E    kinesalite | kinesis-local                       (default kinesalite)
@@ -26,6 +28,7 @@ Requires Node.js >= 20 and Java >= 17 (for DynamoDB Local). Ctrl-C stops everyth
 
 export interface StartOptions {
   port: number;
+  dashboardPort: number;
   persistDirectory?: string;
   kinesisEngine: KinesisEngine;
   simulate: boolean;
@@ -57,6 +60,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
       allowNegative: true,
       options: {
         port: { type: 'string' },
+        'dashboard-port': { type: 'string' },
         persist: { type: 'boolean' },
         'kinesis-engine': { type: 'string' },
         simulate: { type: 'boolean', default: true },
@@ -81,6 +85,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
   }
   return {
     port: numberOption('port', values.port, 4566, { min: 0, max: 65_535, integer: true }),
+    dashboardPort: numberOption('dashboard-port', values['dashboard-port'], 3000, { min: 0, max: 65_535, integer: true }),
     persistDirectory: values.persist ? (positionals[0] ?? '.watershed/data') : undefined,
     kinesisEngine: engine as KinesisEngine,
     simulate: values.simulate,
@@ -99,7 +104,8 @@ export class StatusLine {
 
   render(): string {
     const now = Date.now();
-    const shards = this.cloud.eventSources.flatMap((source) => source.progress());
+    // Events in: the Kinesis mappings; the DynamoDB Streams mappings carry window changes to the dashboard.
+    const shards = this.cloud.eventSources.filter((source) => source.kind === 'kinesis').flatMap((source) => source.progress());
     const read = shards.reduce((sum, shard) => sum + shard.recordsRead, 0);
     const windows = this.cloud.metrics.sum('WindowWrites');
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
@@ -118,6 +124,7 @@ export class StatusLine {
       `dup ${m.sum('DuplicateClicks')}`,
       `late ${m.sum('LateClicks')}`,
       `invalid ${m.sum('InvalidRecords')}`,
+      `dashboard clients ${this.cloud.webSocket.connections().length}`,
     ].join(' | ');
   }
 }
@@ -145,12 +152,18 @@ async function main(argv: readonly string[]): Promise<number> {
     edgePort: options.port,
     kinesisEngine: options.kinesisEngine,
     persistDirectory: options.persistDirectory,
+    dashboardPort: options.dashboardPort,
     log: (line) => log(`  ${line}`),
   });
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   log(`  edge         ${cloud.edgeUrl}   (AWS_ENDPOINT_URL=${cloud.edgeUrl}, any credentials, region us-east-1)`);
   log(`  outputs      .watershed/outputs.json`);
   log(`  function logs .watershed/logs/`);
+  if (cloud.dashboardUrl !== '') {
+    // Bound to 127.0.0.1; browsers reach it as localhost.
+    log(`  dashboard    ${cloud.dashboardUrl.replace('127.0.0.1', 'localhost')}   (--dashboard-port N changes the port)`);
+    log(`  websocket    ${cloud.webSocketUrl}?token=<JWT>   (a development token: POST ${cloud.devIssuer.tokenUrl})`);
+  }
   for (const [key, value] of Object.entries(cloud.outputs)) log(`  ${key.padEnd(24)} ${value}`);
 
   const stopSimulator = new AbortController();

@@ -1,13 +1,19 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DashboardConfig } from '../contracts/dashboard';
 import { createWatershedApp } from '../lib/app';
 import { LOCAL_ACCOUNT_ID, localClientConfig } from './clients';
-import { provisionStack, type ProvisionedStack } from './cloudformation/provision';
+import { LocalWebSocketGateway } from './apigateway/websocket-gateway';
+import { provisionStack, webSocketStageUrl, type ProvisionedStack } from './cloudformation/provision';
 import { readTemplate } from './cloudformation/template';
 import { startServices, type LocalServices } from './emulators';
 import type { KinesisEngine, LogFn } from './emulators/types';
+import { DevIssuer } from './cognito/dev-issuer';
+import { startLocalDashboard } from './dashboard';
+import { DynamoDbStreamEventSource } from './lambda/dynamodb-event-source';
 import { KinesisEventSource } from './lambda/kinesis-event-source';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
@@ -26,18 +32,34 @@ export interface LocalCloudOptions {
   stateDirectory?: string;
   /** Cloud assembly directory. @default 'cdk.out' */
   assemblyDirectory?: string;
+  /** Port of the dashboard web app (on 127.0.0.1); 0 picks a free one. @default 3000 */
+  dashboardPort?: number;
   log?: LogFn;
 }
 
+/** A Kinesis or DynamoDB Streams event source mapping. */
+export type LocalEventSource = KinesisEventSource | DynamoDbStreamEventSource;
+
 export interface LocalCloud {
   edgeUrl: string;
+  /** Where outputs.json, the function logs and the built dashboard are. */
+  stateDirectory: string;
   /** The emulators and the edge, e.g. to register another service or a fault-injecting route. */
   services: LocalServices;
   stack: ProvisionedStack;
   outputs: Record<string, string>;
   runtime: LocalLambdaRuntime;
-  eventSources: KinesisEventSource[];
+  /** Every event source mapping of the template: Kinesis and DynamoDB Streams (`kind` says which). */
+  eventSources: LocalEventSource[];
   metrics: EmfMetrics;
+  /** The template's WebSocket APIs, served on the edge at `ws://<edge>/_ws/<apiId>/<stage>`, and their @connections API. */
+  webSocket: LocalWebSocketGateway;
+  /** The WebSocket URL of the dashboard's API stage (what config.json names); empty when the template has none. */
+  webSocketUrl: string;
+  /** The development issuer standing in for the template's Cognito user pools. */
+  devIssuer: DevIssuer;
+  /** `http://127.0.0.1:<port>/`: the dashboard web app with the local config.json; empty when the template has no WebSocket API. */
+  dashboardUrl: string;
   /** Stops the event source mappings and the functions, then starts them again from their checkpoints. */
   restartFunctions(options?: { forgetCheckpoints?: boolean }): Promise<void>;
   stop(): Promise<void>;
@@ -88,7 +110,6 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       log,
     });
     log(`provisioned in ${Date.now() - started} ms`);
-    writeFileSync(join(stateDirectory, 'outputs.json'), `${JSON.stringify({ [STACK_NAME]: stack.outputs }, null, 2)}\n`);
 
     const metrics = new EmfMetrics();
     const runtime = new LocalLambdaRuntime(stack.functions, {
@@ -98,29 +119,45 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
     cleanup.push(() => runtime.stop());
 
+    // Cognito: a development issuer per user pool, its JWKS and the dev-token endpoint on the edge.
+    const devIssuer = new DevIssuer(edgeUrl);
+    for (const pool of stack.userPools) devIssuer.addUserPool(pool);
+    devIssuer.attach(services.edge);
+
+    // API Gateway: WebSocket handshakes under /_ws/ and the @connections API (service execute-api).
+    const webSocket = new LocalWebSocketGateway({ apis: stack.webSocketApis, invoke: (functionName, event) => runtime.invoke(functionName, event), log });
+    webSocket.attach(services.edge);
+    cleanup.push(() => webSocket.stop());
+
     const config = localClientConfig(edgeUrl);
     const kinesis = new KinesisClient(config);
+    const streams = new DynamoDBStreamsClient(config);
     const sqs = new SQSClient(config);
     cleanup.push(async () => {
       kinesis.destroy();
+      streams.destroy();
       sqs.destroy();
     });
     const checkpoints = new Map(stack.eventSourceMappings.map((mapping) => [mapping.uuid, new Map<string, string>()]));
-    const eventSources: KinesisEventSource[] = [];
+    const eventSources: LocalEventSource[] = [];
     const startEventSources = async () => {
       for (const mapping of stack.eventSourceMappings) {
-        if (!mapping.eventSourceArn.startsWith('arn:aws:kinesis:')) {
-          log(`event source ${mapping.logicalId} (${mapping.eventSourceArn}) is not supported locally yet`);
-          continue;
-        }
-        const source = new KinesisEventSource(mapping, {
-          kinesis,
+        const common = {
           sqs,
-          invoke: (functionName, event) => runtime.invoke(functionName, event),
-          queueUrlForArn: (arn) => `${edgeUrl}/${LOCAL_ACCOUNT_ID}/${arn.split(':').at(-1)}`,
+          invoke: (functionName: string, event: unknown) => runtime.invoke(functionName, event),
+          queueUrlForArn: (arn: string) => `${edgeUrl}/${LOCAL_ACCOUNT_ID}/${arn.split(':').at(-1)}`,
           checkpoints: checkpoints.get(mapping.uuid),
           log,
-        });
+        };
+        let source: LocalEventSource;
+        if (mapping.eventSourceArn.startsWith('arn:aws:kinesis:')) {
+          source = new KinesisEventSource(mapping, { ...common, kinesis });
+        } else if (/^arn:aws:dynamodb:[^:]*:[^:]*:table\/[^/]+\/stream\//.test(mapping.eventSourceArn)) {
+          source = new DynamoDbStreamEventSource(mapping, { ...common, streams });
+        } else {
+          log(`event source ${mapping.logicalId} (${mapping.eventSourceArn}) is not supported locally: only Kinesis and DynamoDB Streams are`);
+          continue;
+        }
         await source.start();
         eventSources.push(source);
       }
@@ -132,14 +169,33 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     cleanup.push(stopEventSources);
     await startEventSources();
 
+    // The dashboard web app, with a config.json naming the local stage and the dev-token endpoint.
+    const webSocketUrl = dashboardWebSocketUrl(stack, edgeUrl);
+    let dashboardUrl = '';
+    if (webSocketUrl === undefined) {
+      log('dashboard: not served, the template has no WebSocket API');
+    } else {
+      const dashboardConfig: DashboardConfig = { webSocketUrl, auth: { mode: 'dev', tokenUrl: devIssuer.tokenUrl } };
+      const dashboard = await startLocalDashboard({ directory: join(stateDirectory, 'web'), config: dashboardConfig, port: options.dashboardPort ?? 3000, log });
+      cleanup.push(() => dashboard.stop());
+      dashboardUrl = `${dashboard.url}/`;
+    }
+    const outputs = localOutputs(stack, dashboardUrl, log);
+    writeFileSync(join(stateDirectory, 'outputs.json'), `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
+
     return {
       edgeUrl,
+      stateDirectory,
       services,
       stack,
-      outputs: stack.outputs,
+      outputs,
       runtime,
       eventSources,
       metrics,
+      webSocket,
+      webSocketUrl: webSocketUrl ?? '',
+      devIssuer,
+      dashboardUrl,
       async restartFunctions({ forgetCheckpoints = false } = {}) {
         await stopEventSources();
         await Promise.all(runtime.functionNames.map((name) => runtime.crash(name)));
@@ -152,4 +208,36 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The WebSocket URL the dashboard connects to: the `WebSocketUrl` output (already in its local
+ * form) when it names a local stage, else the first stage of the first WebSocket API.
+ */
+function dashboardWebSocketUrl(stack: ProvisionedStack, edgeUrl: string): string | undefined {
+  const output = stack.outputs.WebSocketUrl;
+  if (output?.startsWith('ws://')) return output;
+  const api = stack.webSocketApis.find((candidate) => candidate.stages.length > 0);
+  return api === undefined ? undefined : webSocketStageUrl(edgeUrl, api.apiId, api.stages[0]!);
+}
+
+/**
+ * The stack outputs as the local cloud serves them. A CloudFront distribution's domain means
+ * nothing locally, so an output naming one (the dashboard's URL) names the local dashboard
+ * instead; WebSocket stage URLs were already made local by provisioning.
+ */
+function localOutputs(stack: ProvisionedStack, dashboardUrl: string, log: LogFn): Record<string, string> {
+  const domains = [...stack.resources.values()].filter((resource) => resource.type === 'AWS::CloudFront::Distribution').map((resource) => resource.attributes.DomainName!);
+  const outputs: Record<string, string> = {};
+  for (const [key, value] of Object.entries(stack.outputs)) {
+    const domain = domains.find((candidate) => value.startsWith(`https://${candidate}`));
+    if (domain === undefined || dashboardUrl === '') {
+      outputs[key] = value;
+      continue;
+    }
+    const path = value.slice(`https://${domain}`.length).replace(/^\//, '');
+    outputs[key] = `${dashboardUrl}${path}`;
+    log(`output ${key}: ${value} is a CloudFront URL, which means nothing locally; it names the local dashboard, ${outputs[key]}`);
+  }
+  return outputs;
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
@@ -48,11 +48,57 @@ export interface EventSourceMappingSpec {
   properties: Record<string, unknown>;
 }
 
+/** A REQUEST Lambda authorizer of a WebSocket API. */
+export interface WebSocketAuthorizerSpec {
+  authorizerId: string;
+  name: string;
+  functionName: string;
+  /** e.g. `route.request.querystring.token`: a request missing any of them is refused with 401 unasked. */
+  identitySource: string[];
+}
+
+export interface WebSocketRouteSpec {
+  routeKey: string;
+  /** The function of its AWS_PROXY integration. */
+  functionName: string;
+  authorizationType: 'NONE' | 'CUSTOM' | 'AWS_IAM';
+  authorizer?: WebSocketAuthorizerSpec;
+  /** Two-way route: the integration's response body goes back to the client (an AWS::ApiGatewayV2::RouteResponse exists). */
+  returnsResponse: boolean;
+}
+
+/** An AWS::ApiGatewayV2::Api of ProtocolType WEBSOCKET with its routes, resolved to local functions. */
+export interface WebSocketApiSpec {
+  logicalId: string;
+  apiId: string;
+  name: string;
+  /** e.g. `$request.body.action`. */
+  routeSelectionExpression: string;
+  stages: string[];
+  routes: WebSocketRouteSpec[];
+}
+
+/** An AWS::Cognito::UserPool and the ids of its app clients, for the development issuer. */
+export interface UserPoolSpec {
+  logicalId: string;
+  userPoolId: string;
+  clientIds: string[];
+}
+
+/** Where the local cloud serves WebSocket APIs: `ws://<edge host>/_ws/<apiId>/<stage>`. */
+export const WEBSOCKET_PATH_PREFIX = '/_ws/';
+
+export function webSocketStageUrl(edgeUrl: string, apiId: string, stage: string): string {
+  return `${edgeUrl.replace(/^http/, 'ws')}${WEBSOCKET_PATH_PREFIX}${apiId}/${stage}`;
+}
+
 export interface ProvisionedStack {
   stackName: string;
   outputs: Record<string, string>;
   functions: FunctionSpec[];
   eventSourceMappings: EventSourceMappingSpec[];
+  webSocketApis: WebSocketApiSpec[];
+  userPools: UserPoolSpec[];
   /** Logical id -> what the resource became locally, for status output and tests. */
   resources: Map<string, ResourceAttributes & { type: string; note?: string }>;
 }
@@ -89,6 +135,19 @@ const RECORDED_ONLY = new Set([
   'AWS::CDK::Metadata',
 ]);
 
+/** Families of AWS-only types, recorded like RECORDED_ONLY, with the reason given in the note. */
+const RECORDED_ONLY_PREFIXES: ReadonlyArray<readonly [string, string]> = [
+  ['AWS::Logs::', 'AWS only'],
+  ['AWS::CloudFront::', 'not emulated: the local cloud serves the dashboard itself'],
+  ['AWS::WAFv2::', 'AWS only'],
+];
+
+/**
+ * Custom resources run provider code on AWS during deployment (e.g. BucketDeployment copying the
+ * dashboard to S3). The local cloud does that work itself where it matters, so it records them.
+ */
+const CUSTOM_RESOURCE_NOTE = 'custom resource: not run locally';
+
 /**
  * Creates in the local cloud what a synthesized template declares, in dependency order, so
  * local runs use exactly the configuration that deploys.
@@ -107,6 +166,9 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
   const resolver = new IntrinsicResolver(template, { region, accountId: account, stackName }, resources);
   const functions: FunctionSpec[] = [];
   const eventSourceMappings: EventSourceMappingSpec[] = [];
+  const webSocket = new WebSocketApiCollector(options.publicEdgeUrl ?? options.edgeUrl);
+  const userPools: UserPoolSpec[] = [];
+  const providers = customResourceProviders(template);
   const physicalName = (logicalId: string, explicit: unknown, maxLength = 128) =>
     explicit === undefined ? `${stackName}-${logicalId}`.slice(0, maxLength) : resolver.resolveString(explicit, `${logicalId} name`);
 
@@ -163,6 +225,14 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           break;
         }
         case 'AWS::Lambda::Function': {
+          const runtime = String(props.Runtime ?? 'nodejs22.x');
+          if (providers.has(logicalId) || !runtime.startsWith('nodejs')) {
+            // e.g. BucketDeployment's Python handler, or the provider of S3 auto-delete-objects.
+            const name = physicalName(logicalId, props.FunctionName, 64);
+            const why = providers.has(logicalId) ? 'it serves custom resources, which run on AWS only' : `the local runtime runs Node.js functions, this one is ${runtime}`;
+            record(name, { Arn: `arn:aws:lambda:${region}:${account}:function:${name}` }, `recorded, not run: ${why}`);
+            break;
+          }
           const spec = functionSpec(logicalId, resource, props, physicalName(logicalId, props.FunctionName, 64), options.assemblyDirectory);
           functions.push(spec);
           record(spec.functionName, { Arn: spec.functionArn });
@@ -174,7 +244,76 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           const functionName = String(props.FunctionName).split(':').at(-1)!;
           eventSourceMappings.push({ logicalId, uuid, functionName, eventSourceArn: String(props.EventSourceArn), properties: props });
           record(uuid, {});
-          log(`  event source    ${String(props.EventSourceArn).split(':').at(-1)} -> ${functionName}`);
+          const source = String(props.EventSourceArn);
+          const table = /:table\/([^/]+)\/stream\//.exec(source)?.[1];
+          log(`  event source    ${table === undefined ? source.split(':').at(-1) : `table/${table} stream`} -> ${functionName}`);
+          break;
+        }
+        case 'AWS::ApiGatewayV2::Api': {
+          if (props.ProtocolType !== 'WEBSOCKET') {
+            throw new UnsupportedTemplateError(`${logicalId} is an API Gateway ${String(props.ProtocolType)} API; the local cloud serves WEBSOCKET APIs only`);
+          }
+          const apiId = webSocket.addApi(logicalId, props);
+          record(apiId, { ApiId: apiId, ApiEndpoint: webSocket.endpoint(apiId) });
+          log(`  websocket api   ${String(props.Name ?? logicalId)} (${apiId})`);
+          break;
+        }
+        case 'AWS::ApiGatewayV2::Stage': {
+          const stageName = String(props.StageName);
+          webSocket.addStage(logicalId, props);
+          record(stageName, {});
+          log(`  websocket stage ${stageName}: ${webSocketStageUrl(options.publicEdgeUrl ?? options.edgeUrl, String(props.ApiId), stageName)}`);
+          break;
+        }
+        case 'AWS::ApiGatewayV2::Integration':
+          record(webSocket.addIntegration(logicalId, props), {});
+          break;
+        case 'AWS::ApiGatewayV2::Authorizer':
+          record(webSocket.addAuthorizer(logicalId, props), {});
+          break;
+        case 'AWS::ApiGatewayV2::Route':
+          record(webSocket.addRoute(logicalId, props), {});
+          break;
+        case 'AWS::ApiGatewayV2::RouteResponse':
+          record(webSocket.addRouteResponse(logicalId, props), {});
+          break;
+        case 'AWS::ApiGatewayV2::Deployment': {
+          const deploymentId = localId(6);
+          record(deploymentId, { DeploymentId: deploymentId }, 'recorded: every stage serves the routes of the template');
+          break;
+        }
+        case 'AWS::Cognito::UserPool': {
+          const userPoolId = `${region}_${localId(9, ALPHANUMERIC)}`;
+          const issuer = `${options.publicEdgeUrl ?? options.edgeUrl}/${userPoolId}`;
+          userPools.push({ logicalId, userPoolId, clientIds: [] });
+          record(
+            userPoolId,
+            {
+              Arn: `arn:aws:cognito-idp:${region}:${account}:userpool/${userPoolId}`,
+              ProviderName: issuer.replace(/^https?:\/\//, ''),
+              ProviderURL: issuer,
+              UserPoolId: userPoolId,
+            },
+            'development issuer: tokens from POST /_watershed/dev-token, no sign-in',
+          );
+          log(`  user pool       ${userPoolId} (development issuer ${issuer})`);
+          break;
+        }
+        case 'AWS::Cognito::UserPoolClient': {
+          const clientId = localId(26);
+          const pool = userPools.find((candidate) => candidate.userPoolId === props.UserPoolId);
+          if (pool === undefined) throw new UnsupportedTemplateError(`${logicalId} names user pool ${String(props.UserPoolId)}, which is not in the template`);
+          pool.clientIds.push(clientId);
+          record(clientId, { ClientId: clientId, Name: String(props.ClientName ?? logicalId) });
+          log(`  user pool client ${clientId}`);
+          break;
+        }
+        case 'AWS::Cognito::UserPoolDomain':
+          record(String(props.Domain ?? logicalId), { CloudFrontDistribution: 'local.cloudfront.net' }, 'managed login is not emulated; local clients use development tokens');
+          break;
+        case 'AWS::CloudFront::Distribution': {
+          const id = `E${localId(13, UPPER_ALPHANUMERIC)}`;
+          record(id, { Id: id, DomainName: `${id.toLowerCase()}.cloudfront.net` }, 'not emulated: the local cloud serves the dashboard itself');
           break;
         }
         case 'AWS::IAM::Role':
@@ -185,20 +324,208 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           record(`arn:aws:sns:${region}:${account}:${name}`, { TopicName: name, TopicArn: `arn:aws:sns:${region}:${account}:${name}` });
           break;
         }
-        default:
-          if (!RECORDED_ONLY.has(resource.Type)) {
+        default: {
+          const family = RECORDED_ONLY_PREFIXES.find(([prefix]) => resource.Type.startsWith(prefix));
+          const custom = resource.Type.startsWith('Custom::') || resource.Type === 'AWS::CloudFormation::CustomResource';
+          if (!RECORDED_ONLY.has(resource.Type) && family === undefined && !custom && !RECORDED_ONLY_NOTES.has(resource.Type)) {
             throw new UnsupportedTemplateError(`${logicalId} has type ${resource.Type}, which the local cloud does not provision`);
           }
-          record(logicalId, { Arn: `arn:aws:local:${region}:${account}:${logicalId}` }, 'AWS only');
+          const note = custom ? CUSTOM_RESOURCE_NOTE : (RECORDED_ONLY_NOTES.get(resource.Type) ?? family?.[1] ?? 'AWS only');
+          const arn = `arn:aws:local:${region}:${account}:${logicalId}`;
+          record(logicalId, RECORDED_ONLY.has(resource.Type) ? { Arn: arn } : { Arn: arn, Id: logicalId }, note);
+        }
       }
     }
+    const webSocketApis = webSocket.build(new Set(functions.map((spec) => spec.functionName)));
     const outputs: Record<string, string> = {};
     for (const [key, output] of Object.entries(template.Outputs ?? {})) {
-      outputs[key] = String(resolver.resolve(output.Value));
+      outputs[key] = webSocket.localizeUrl(String(resolver.resolve(output.Value)));
     }
-    return { stackName, outputs, functions, eventSourceMappings, resources };
+    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, resources };
   } finally {
     for (const client of [kinesis, dynamodb, sqs, s3]) client.destroy();
+  }
+}
+
+/** Logical ids of the functions that custom resources name as their ServiceToken. */
+function customResourceProviders(template: CfnTemplate): Set<string> {
+  const providers = new Set<string>();
+  for (const resource of Object.values(template.Resources)) {
+    if (!resource.Type.startsWith('Custom::') && resource.Type !== 'AWS::CloudFormation::CustomResource') continue;
+    const token = resource.Properties?.ServiceToken as { 'Fn::GetAtt'?: [string, string] } | undefined;
+    const provider = token?.['Fn::GetAtt']?.[0];
+    if (provider !== undefined) providers.add(provider);
+  }
+  return providers;
+}
+
+/** AWS-only types whose record says why they need nothing locally. */
+const RECORDED_ONLY_NOTES = new Map([
+  ['AWS::Lambda::LayerVersion', 'recorded: layers are not mounted locally (the Node.js functions bundle their code)'],
+  ['AWS::Lambda::LayerVersionPermission', 'AWS only'],
+  ['AWS::ApiGateway::Account', 'AWS only: the account setting for API Gateway logging'],
+  ['AWS::Cognito::UserPoolGroup', 'recorded: the development issuer has no groups'],
+  ['AWS::Cognito::ManagedLoginBranding', 'recorded: managed login is not emulated'],
+  ['AWS::Cognito::UserPoolUICustomizationAttachment', 'recorded: managed login is not emulated'],
+  ['AWS::Cognito::UserPoolResourceServer', 'recorded: the development issuer issues ID tokens only'],
+]);
+
+const LOWER_ALPHANUMERIC = 'abcdefghijklmnopqrstuvwxyz0123456789';
+const UPPER_ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const ALPHANUMERIC = `${UPPER_ALPHANUMERIC}abcdefghijklmnopqrstuvwxyz`;
+
+/** A random id in the style of AWS's generated ids (API ids, client ids): `length` characters of `alphabet`. */
+function localId(length: number, alphabet = LOWER_ALPHANUMERIC): string {
+  return [...randomBytes(length)].map((byte) => alphabet[byte % alphabet.length]).join('');
+}
+
+/** `arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<function ARN>/invocations` -> the function's name. */
+export function functionNameOfInvocationUri(uri: string): string | undefined {
+  const match = /:lambda:path\/[^/]+\/functions\/(arn:[^/]+)\/invocations$/.exec(uri);
+  return match?.[1]?.split(':')[6];
+}
+
+/**
+ * Gathers AWS::ApiGatewayV2 resources as they are provisioned (in dependency order, each with its
+ * properties resolved), then joins them into one WebSocketApiSpec per API: routes point at their
+ * integration (`Target: integrations/<id>`) and their authorizer (`AuthorizerId`).
+ */
+class WebSocketApiCollector {
+  private readonly apis = new Map<string, { logicalId: string; name: string; routeSelectionExpression: string; stages: string[] }>();
+  private readonly integrations = new Map<string, { logicalId: string; apiId: string; functionName?: string; type: string }>();
+  private readonly authorizers = new Map<string, WebSocketAuthorizerSpec & { logicalId: string; apiId: string; type: string }>();
+  private readonly routes = new Map<string, { logicalId: string; apiId: string; routeKey: string; target?: string; authorizationType: string; authorizerId?: string }>();
+  private readonly routeResponses = new Set<string>();
+
+  constructor(private readonly edgeUrl: string) {}
+
+  endpoint(apiId: string): string {
+    return `${this.edgeUrl.replace(/^http/, 'ws')}${WEBSOCKET_PATH_PREFIX}${apiId}`;
+  }
+
+  addApi(logicalId: string, props: Record<string, unknown>): string {
+    const apiId = localId(10);
+    this.apis.set(apiId, {
+      logicalId,
+      name: String(props.Name ?? logicalId),
+      routeSelectionExpression: String(props.RouteSelectionExpression ?? '$request.body.action'),
+      stages: [],
+    });
+    return apiId;
+  }
+
+  addStage(logicalId: string, props: Record<string, unknown>): void {
+    this.api(logicalId, props.ApiId).stages.push(String(props.StageName));
+  }
+
+  addIntegration(logicalId: string, props: Record<string, unknown>): string {
+    this.api(logicalId, props.ApiId);
+    const id = localId(7);
+    const type = String(props.IntegrationType);
+    const functionName = functionNameOfInvocationUri(String(props.IntegrationUri ?? ''));
+    this.integrations.set(id, { logicalId, apiId: String(props.ApiId), type, functionName });
+    return id;
+  }
+
+  addAuthorizer(logicalId: string, props: Record<string, unknown>): string {
+    this.api(logicalId, props.ApiId);
+    const authorizerId = localId(6);
+    const functionName = functionNameOfInvocationUri(String(props.AuthorizerUri ?? ''));
+    if (props.AuthorizerType !== 'REQUEST' || functionName === undefined) {
+      throw new UnsupportedTemplateError(
+        `${logicalId}: the local cloud supports REQUEST Lambda authorizers on WebSocket APIs. Received ${String(props.AuthorizerType)} with ${String(props.AuthorizerUri)}`,
+      );
+    }
+    this.authorizers.set(authorizerId, {
+      logicalId,
+      apiId: String(props.ApiId),
+      type: String(props.AuthorizerType),
+      authorizerId,
+      name: String(props.Name ?? logicalId),
+      functionName,
+      identitySource: ((props.IdentitySource as string[] | undefined) ?? []).map(String),
+    });
+    return authorizerId;
+  }
+
+  addRoute(logicalId: string, props: Record<string, unknown>): string {
+    this.api(logicalId, props.ApiId);
+    const id = localId(7);
+    this.routes.set(id, {
+      logicalId,
+      apiId: String(props.ApiId),
+      routeKey: String(props.RouteKey),
+      target: props.Target === undefined ? undefined : String(props.Target),
+      authorizationType: String(props.AuthorizationType ?? 'NONE'),
+      authorizerId: props.AuthorizerId === undefined ? undefined : String(props.AuthorizerId),
+    });
+    return id;
+  }
+
+  addRouteResponse(logicalId: string, props: Record<string, unknown>): string {
+    this.api(logicalId, props.ApiId);
+    this.routeResponses.add(String(props.RouteId));
+    return localId(6);
+  }
+
+  /** Joins what was gathered; every route must reach a Node.js function of the template. */
+  build(functionNames: ReadonlySet<string>): WebSocketApiSpec[] {
+    return [...this.apis].map(([apiId, api]) => ({
+      logicalId: api.logicalId,
+      apiId,
+      name: api.name,
+      routeSelectionExpression: api.routeSelectionExpression,
+      stages: api.stages,
+      routes: [...this.routes].filter(([, route]) => route.apiId === apiId).map(([routeId, route]) => {
+        const integrationId = route.target?.replace(/^integrations\//, '');
+        const integration = integrationId === undefined ? undefined : this.integrations.get(integrationId);
+        if (integration === undefined) {
+          throw new UnsupportedTemplateError(`${route.logicalId} (${route.routeKey}) has no integration the local cloud knows: Target ${String(route.target)}`);
+        }
+        if (integration.type !== 'AWS_PROXY' || integration.functionName === undefined) {
+          throw new UnsupportedTemplateError(
+            `${integration.logicalId}: the local cloud supports AWS_PROXY Lambda integrations. Received ${integration.type} for ${route.routeKey}`,
+          );
+        }
+        if (!functionNames.has(integration.functionName)) {
+          throw new UnsupportedTemplateError(`${route.logicalId} (${route.routeKey}) invokes ${integration.functionName}, which is not a Node.js function of the template`);
+        }
+        const authorizationType = route.authorizationType as WebSocketRouteSpec['authorizationType'];
+        let authorizer: WebSocketAuthorizerSpec | undefined;
+        if (authorizationType === 'CUSTOM') {
+          const found = route.authorizerId === undefined ? undefined : this.authorizers.get(route.authorizerId);
+          if (found === undefined) throw new UnsupportedTemplateError(`${route.logicalId} (${route.routeKey}) is CUSTOM-authorized with no known AuthorizerId`);
+          const { logicalId: _logicalId, apiId: _apiId, type: _type, ...spec } = found;
+          authorizer = spec;
+        }
+        return {
+          routeKey: route.routeKey,
+          functionName: integration.functionName,
+          authorizationType,
+          ...(authorizer === undefined ? {} : { authorizer }),
+          returnsResponse: this.routeResponses.has(routeId),
+        };
+      }),
+    }));
+  }
+
+  /**
+   * Turns the AWS URLs of a provisioned API into their local form: CDK writes a stage's URL as
+   * `wss://<apiId>.execute-api.<region>.<suffix>/<stage>` (and its callback URL with https), which
+   * names no host locally.
+   */
+  localizeUrl(value: string): string {
+    return value.replace(/\b(wss|https):\/\/([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\/[^\s"]*)?/g, (match, scheme: string, apiId: string, path?: string) => {
+      if (!this.apis.has(apiId)) return match;
+      const stagePath = path?.replace(/\/$/, '') ?? '';
+      return scheme === 'wss' ? `${this.endpoint(apiId)}${stagePath}` : `${this.edgeUrl}${stagePath}`;
+    });
+  }
+
+  private api(logicalId: string, apiId: unknown) {
+    const api = this.apis.get(String(apiId));
+    if (api === undefined) throw new UnsupportedTemplateError(`${logicalId} names API ${String(apiId)}, which is not a WebSocket API of the template`);
+    return api;
   }
 }
 

@@ -2,10 +2,10 @@ import {
   Agent,
   createServer as createHttp1Server,
   request as httpRequest,
+  ServerResponse,
   type IncomingHttpHeaders,
   type IncomingMessage,
   type OutgoingHttpHeaders,
-  type ServerResponse,
 } from 'node:http';
 import {
   createServer as createHttp2Server,
@@ -13,6 +13,7 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import { createServer as createNetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { LogFn } from '../emulators/types';
 import { signingService, targetService } from './routing';
 import { AwsChunkedDecoder, isAwsChunked, unsignedPath, unsignHeaders } from './s3-compat';
@@ -27,6 +28,12 @@ export type EdgeResponse = ServerResponse | Http2ServerResponse;
 export type EdgeHandler = (req: EdgeRequest, res: EdgeResponse) => void | Promise<void>;
 /** An upstream base URL (`http://127.0.0.1:4567`) or an in-process handler. */
 export type EdgeTarget = string | EdgeHandler;
+/**
+ * Takes over an HTTP/1.1 upgrade request (a WebSocket handshake): it owns the socket from then on,
+ * and must either complete the handshake or answer and close it. `head` holds the first bytes
+ * after the request head, if any arrived with it.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 export interface EdgeOptions {
   /** @default 4566 (LocalStack's); 0 lets the OS pick */
@@ -48,6 +55,16 @@ export interface Edge {
   /** Routes requests signed for `service` (a SigV4 signing name, e.g. `execute-api`) to `target`. */
   register(service: string, target: EdgeTarget): void;
   unregister(service: string): void;
+  /**
+   * Serves unsigned requests whose path starts with `prefix` (e.g. `/_watershed/`) with `handler`,
+   * before they fall back to S3. Browsers and JWKS fetchers do not sign their requests; prefixes
+   * are chosen so that they can never be a bucket name (`_`, upper case) or a queue path.
+   */
+  routePath(prefix: string, handler: EdgeHandler): void;
+  unroutePath(prefix: string): void;
+  /** Hands HTTP/1.1 upgrade requests (WebSocket handshakes) whose path starts with `prefix` to `handler`. */
+  routeUpgrade(prefix: string, handler: UpgradeHandler): void;
+  unrouteUpgrade(prefix: string): void;
   /** Registered service names, sorted. */
   services(): string[];
   stop(): Promise<void>;
@@ -100,6 +117,8 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const log = options.log ?? ((): void => undefined);
   const maxSockets = options.maxSocketsPerUpstream ?? 128;
   const routes = new Map<string, Route>();
+  const pathRoutes = new Map<string, EdgeHandler>();
+  const upgradeRoutes = new Map<string, UpgradeHandler>();
 
   const register = (service: string, target: EdgeTarget): void => {
     if (!SERVICE_NAME.test(service)) {
@@ -123,6 +142,11 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
         sendJson(res, 200, { services: Object.fromEntries([...routes.keys()].sort().map((name) => [name, 'running'])) });
         return;
       }
+      const pathHandler = byPrefix(pathRoutes, url);
+      if (pathHandler !== undefined) {
+        runHandler({ service: `path ${url.split('?')[0]}`, handler: pathHandler }, req, res, log);
+        return;
+      }
       service = targetService(headers) ?? UNSIGNED_SERVICE;
     }
     const route = routes.get(service);
@@ -142,6 +166,34 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   };
 
   const http1 = createHttp1Server({ keepAliveTimeout: 60_000 }, onRequest);
+  // With an 'upgrade' listener, Node hands every request carrying `Upgrade` here instead of to
+  // onRequest. Those no route takes (e.g. curl's `Upgrade: h2c` offer) are served as plain
+  // HTTP/1.1, as before: a server may ignore an upgrade offer (RFC 9110, 7.8).
+  http1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const handler = byPrefix(upgradeRoutes, req.url ?? '/');
+    if (handler !== undefined && String(req.headers.upgrade).toLowerCase() === 'websocket') {
+      try {
+        handler(req, socket, head);
+      } catch (error) {
+        log(`edge: the upgrade handler for ${req.url ?? ''} failed: ${(error as Error).message}`);
+        rejectUpgrade(socket, 500, 'Internal Server Error');
+      }
+      return;
+    }
+    if (String(req.headers.upgrade).toLowerCase() === 'websocket') {
+      rejectUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    if (head.length > 0) socket.unshift(head);
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.on('finish', () => {
+      res.detachSocket(socket as Socket);
+      socket.end();
+    });
+    onRequest(req, res);
+  });
   // Larger flow-control windows than HTTP/2's 64 KiB default, so that 5 MiB PutRecords bodies
   // and large GetRecords answers do not stall on window updates.
   const http2 = createHttp2Server({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, onRequest);
@@ -187,9 +239,43 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       routes.get(service)?.upstream?.agent.destroy();
       routes.delete(service);
     },
+    routePath: (prefix, handler) => {
+      if (!prefix.startsWith('/')) throw new Error(`An edge path prefix starts with '/'. Received ${JSON.stringify(prefix)}`);
+      pathRoutes.set(prefix, handler);
+    },
+    unroutePath: (prefix) => pathRoutes.delete(prefix),
+    routeUpgrade: (prefix, handler) => {
+      if (!prefix.startsWith('/')) throw new Error(`An edge path prefix starts with '/'. Received ${JSON.stringify(prefix)}`);
+      upgradeRoutes.set(prefix, handler);
+    },
+    unrouteUpgrade: (prefix) => upgradeRoutes.delete(prefix),
     services: () => [...routes.keys()].sort(),
     stop: () => (stopped ??= stop()),
   };
+}
+
+/** The value registered under the longest prefix of the URL's path. */
+function byPrefix<T>(table: ReadonlyMap<string, T>, url: string): T | undefined {
+  if (table.size === 0) return undefined;
+  const path = url.split('?')[0] ?? '/';
+  let best: string | undefined;
+  for (const prefix of table.keys()) if (path.startsWith(prefix) && (best === undefined || prefix.length > best.length)) best = prefix;
+  return best === undefined ? undefined : table.get(best);
+}
+
+/** Refuses an upgrade with a plain HTTP/1.1 answer, then closes the socket. */
+export function rejectUpgrade(socket: Duplex, status: number, reason: string, body = '', headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
+  const lines = [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Connection: close',
+    'Content-Type: application/json',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  // A client that never reads its end keeps the socket half open; do not wait for it.
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 function upstreamOf(service: string, target: string, maxSockets: number): Upstream {

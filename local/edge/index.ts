@@ -1,4 +1,5 @@
 export {
+  rejectUpgrade,
   startEdge,
   type Edge,
   type EdgeHandler,
@@ -6,6 +7,7 @@ export {
   type EdgeRequest,
   type EdgeResponse,
   type EdgeTarget,
+  type UpgradeHandler,
 } from './edge';
 export { signingService, serviceOfCredential, targetService } from './routing';
 export { AwsChunkedDecoder } from './s3-compat';

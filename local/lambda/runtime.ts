@@ -126,6 +126,7 @@ class ExecutionEnvironment {
       TZ: 'UTC',
       NODE_OPTIONS: '--enable-source-maps',
       ...spec.environment,
+      ...edgeEndpoints(spec.environment, this.options.edgeUrl),
       AWS_ENDPOINT_URL: this.options.edgeUrl,
       AWS_REGION: LOCAL_REGION,
       AWS_DEFAULT_REGION: LOCAL_REGION,
@@ -156,6 +157,29 @@ class ExecutionEnvironment {
       this.pending.delete(id);
     }
   }
+}
+
+/**
+ * The template's `AWS_ENDPOINT_URL*` variables, pointed at the edge. On AWS a function that calls
+ * a per-resource endpoint gets it from its environment: the @connections client, for one, is
+ * configured by `AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI` = the WebSocket stage's callback URL
+ * (`https://<apiId>.execute-api.<region>.amazonaws.com/<stage>`), so that the handler code names
+ * no endpoint. Locally every service sits behind the edge, which routes by the SigV4 service, so
+ * the origin becomes the edge's; the path (the stage) is kept, as the edge accepts it.
+ */
+export function edgeEndpoints(environment: Readonly<Record<string, string>>, edgeUrl: string): Record<string, string> {
+  const endpoints: Record<string, string> = {};
+  for (const [name, value] of Object.entries(environment)) {
+    if (!/^AWS_ENDPOINT_URL(_[A-Z0-9_]+)?$/.test(name)) continue;
+    let path = '';
+    try {
+      path = new URL(value).pathname.replace(/\/+$/, '');
+    } catch {
+      // Not a URL: the edge itself.
+    }
+    endpoints[name] = `${edgeUrl}${path}`;
+  }
+  return endpoints;
 }
 
 /** Runs the template's functions locally; the event source mappings and tests invoke them here. */

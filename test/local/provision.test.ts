@@ -52,11 +52,17 @@ function resourcesOfType(type: string): [string, CfnResource & { Properties: Rec
     .map(([id, resource]) => [id, { ...resource, Properties: resource.Properties ?? {} }]);
 }
 
-/** What the template's Ref / Fn::GetAtt (array form, as CDK writes them) should have become locally. */
+const PSEUDO: Record<string, string> = { 'AWS::Region': 'us-east-1', 'AWS::Partition': 'aws', 'AWS::URLSuffix': 'amazonaws.com', 'AWS::AccountId': ACCOUNT };
+
+/** What the template's Ref / Fn::GetAtt / Fn::Join (as CDK writes them) should have become locally. */
 function provisioned(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map(provisioned);
-  if ('Ref' in value) return stack.resources.get(String(value.Ref))?.ref;
+  if ('Ref' in value) return PSEUDO[String(value.Ref)] ?? stack.resources.get(String(value.Ref))?.ref;
+  if ('Fn::Join' in value) {
+    const [separator, parts] = value['Fn::Join'] as [string, unknown[]];
+    return parts.map(provisioned).join(separator);
+  }
   if ('Fn::GetAtt' in value) {
     const [logicalId, attribute] = value['Fn::GetAtt'] as [string, string];
     return stack.resources.get(logicalId)?.attributes[attribute];
@@ -107,8 +113,8 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
     // Act
     const { TableNames = [] } = await dynamodb.send(new ListTablesCommand({}));
 
-    // Assess
-    expect(tables).toHaveLength(2);
+    // Assess: the window and state tables of the clickstream, the connections table of the dashboard
+    expect(tables).toHaveLength(3);
     expect([...TableNames].sort()).toStrictEqual(tables.map(([id]) => nameOf(id)).sort());
     for (const [id, resource] of tables) {
       const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: nameOf(id) }));
@@ -140,8 +146,8 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
     // Act
     const { QueueUrls = [] } = await sqs.send(new ListQueuesCommand({}));
 
-    // Assess
-    expect(queues).toHaveLength(3);
+    // Assess: dead letters, late events, failed batches; failed broadcasts
+    expect(queues).toHaveLength(4);
     expect([...QueueUrls].sort()).toStrictEqual(queues.map(([id]) => stack.resources.get(id)?.ref).sort());
     for (const [id, resource] of queues) {
       const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: nameOf(id) }));
@@ -156,14 +162,21 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
   });
 
   it('hands over every Lambda function with its bundled code and its environment resolved to the provisioned names', () => {
-    // Prepare
-    const functions = resourcesOfType('AWS::Lambda::Function');
+    // Prepare: the custom resources' providers (S3 auto-delete, BucketDeployment) run on AWS only
+    const providers = new Set(
+      Object.values(template.Resources)
+        .filter((resource) => resource.Type.startsWith('Custom::'))
+        .map((resource) => (resource.Properties?.ServiceToken as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]),
+    );
+    const functions = resourcesOfType('AWS::Lambda::Function').filter(([id]) => !providers.has(id));
 
     // Act
     const specs = stack.functions;
 
-    // Assess
-    expect(functions).toHaveLength(1);
+    // Assess: the aggregator; the dashboard's authorizer, connections and broadcaster
+    expect(functions).toHaveLength(4);
+    expect(providers.size).toBe(2);
+    for (const provider of providers) expect(stack.resources.get(provider)?.note).toMatch(/^recorded, not run: /);
     expect(specs.map((spec) => spec.logicalId)).toStrictEqual(functions.map(([id]) => id));
     for (const [id, resource] of functions) {
       const spec = specs.find((candidate) => candidate.logicalId === id)!;
@@ -214,8 +227,8 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
     // Act
     const specs = stack.eventSourceMappings;
 
-    // Assess
-    expect(mappings).toHaveLength(1);
+    // Assess: clicks stream -> aggregator; window table stream -> broadcaster
+    expect(mappings).toHaveLength(2);
     expect(specs.map((spec) => spec.logicalId)).toStrictEqual(mappings.map(([id]) => id));
     for (const [id, resource] of mappings) {
       const spec = specs.find((candidate) => candidate.logicalId === id)!;
@@ -266,9 +279,23 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
     // Act
     const { outputs } = stack;
 
-    // Assess
-    expect(outputs).toStrictEqual(Object.fromEntries(Object.entries(template.Outputs ?? {}).map(([key, output]) => [key, provisioned(output.Value)])));
+    // Assess: stage URLs in their local form; everything else as the template resolves
+    const apiId = stack.webSocketApis[0]!.apiId;
+    const local = { WebSocketUrl: `${services.edgeUrl.replace('http', 'ws')}/_ws/${apiId}/live` };
     expect(outputs).toStrictEqual({
+      ...Object.fromEntries(Object.entries(template.Outputs ?? {}).map(([key, output]) => [key, provisioned(output.Value)])),
+      ...local,
+    });
+    const [connectionsTable] = resourcesOfType('AWS::DynamoDB::Table').find(([id]) => id.includes('Connections'))!;
+    const [distribution] = resourcesOfType('AWS::CloudFront::Distribution')[0]!;
+    const [userPool] = resourcesOfType('AWS::Cognito::UserPool')[0]!;
+    const [userPoolClient] = resourcesOfType('AWS::Cognito::UserPoolClient')[0]!;
+    expect(outputs).toStrictEqual({
+      ...local,
+      DashboardUrl: `https://${stack.resources.get(distribution)?.attributes.DomainName}/`,
+      UserPoolId: stack.resources.get(userPool)?.ref,
+      UserPoolClientId: stack.resources.get(userPoolClient)?.ref,
+      ConnectionsTableName: `${STACK_NAME}-${connectionsTable}`,
       ClicksStreamName: `${STACK_NAME}-${stream}`,
       ClicksStreamArn: `arn:aws:kinesis:us-east-1:${ACCOUNT}:stream/${STACK_NAME}-${stream}`,
       ClickWindowsTableName: `${STACK_NAME}-${windowTable}`,
@@ -279,10 +306,97 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
     });
   });
 
+  it('joins the WebSocket API of the template: $connect authorized by the authorizer, every route on the connections function', () => {
+    // Prepare
+    const fn = (part: string) => stack.functions.find((spec) => spec.logicalId.startsWith(`LiveDashboard${part}`))!.functionName;
+    const [apiLogicalId] = resourcesOfType('AWS::ApiGatewayV2::Api')[0]!;
+    const [, authorizer] = resourcesOfType('AWS::ApiGatewayV2::Authorizer')[0]!;
+
+    // Act
+    const apis = stack.webSocketApis;
+
+    // Assess
+    expect(apis).toStrictEqual([
+      {
+        logicalId: apiLogicalId,
+        apiId: stack.resources.get(apiLogicalId)?.ref,
+        name: 'WebSocketApi',
+        routeSelectionExpression: '$request.body.action',
+        stages: ['live'],
+        routes: [
+          {
+            routeKey: '$connect',
+            functionName: fn('Connections'),
+            authorizationType: 'CUSTOM',
+            authorizer: {
+              authorizerId: expect.stringMatching(/^[a-z0-9]{6}$/),
+              name: authorizer.Properties.Name,
+              functionName: fn('Authorizer'),
+              identitySource: ['route.request.querystring.token'],
+            },
+            returnsResponse: false,
+          },
+          { routeKey: '$disconnect', functionName: fn('Connections'), authorizationType: 'NONE', returnsResponse: false },
+          { routeKey: '$default', functionName: fn('Connections'), authorizationType: 'NONE', returnsResponse: false },
+        ],
+      },
+    ]);
+    // The functions that call @connections get the stage's callback URL; the runtime points it at the edge.
+    for (const part of ['Connections', 'Broadcaster']) {
+      const spec = stack.functions.find((candidate) => candidate.logicalId.startsWith(`LiveDashboard${part}`))!;
+      expect(spec.environment.AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI).toBe(`https://${apis[0]!.apiId}.execute-api.us-east-1.amazonaws.com/live`);
+    }
+  });
+
+  it('gives the development issuer the user pool and its app client, and the authorizer their ids', () => {
+    // Prepare
+    const [userPool] = resourcesOfType('AWS::Cognito::UserPool')[0]!;
+    const authorizer = stack.functions.find((spec) => spec.logicalId.startsWith('LiveDashboardAuthorizer'))!;
+
+    // Act
+    const pools = stack.userPools;
+
+    // Assess
+    expect(pools).toStrictEqual([{ logicalId: userPool, userPoolId: expect.stringMatching(/^us-east-1_[A-Za-z0-9]{9}$/), clientIds: [stack.outputs.UserPoolClientId] }]);
+    expect({ USER_POOL_ID: authorizer.environment.USER_POOL_ID, USER_POOL_CLIENT_ID: authorizer.environment.USER_POOL_CLIENT_ID }).toStrictEqual({
+      USER_POOL_ID: pools[0]!.userPoolId,
+      USER_POOL_CLIENT_ID: stack.outputs.UserPoolClientId,
+    });
+  });
+
+  it('hands over the broadcaster mapping on the window table stream, with the stream ARN DynamoDB Local gave it', async () => {
+    // Prepare
+    const [windowTable] = resourcesOfType('AWS::DynamoDB::Table').find(([id]) => id.includes('WindowTable'))!;
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: nameOf(windowTable) }));
+
+    // Act
+    const mapping = stack.eventSourceMappings.find((candidate) => candidate.functionName.includes('Broadcaster'))!;
+
+    // Assess
+    expect(mapping.eventSourceArn).toBe(Table?.LatestStreamArn);
+    expect(kinesisMappingSettings(mapping.properties)).toMatchObject({ startingPosition: 'LATEST', maximumBatchingWindowMs: 0, reportBatchItemFailures: true, bisectBatchOnFunctionError: true });
+  });
+
   it('records, without emulating, the resources that only matter on AWS', () => {
     // Prepare
     const awsOnly = Object.entries(template.Resources).filter(([, resource]) =>
-      ['AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::SQS::QueuePolicy', 'AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Dashboard', 'AWS::Logs::LogGroup'].includes(resource.Type),
+      [
+        'AWS::IAM::Role',
+        'AWS::IAM::Policy',
+        'AWS::SQS::QueuePolicy',
+        'AWS::CloudWatch::Alarm',
+        'AWS::CloudWatch::Dashboard',
+        'AWS::Logs::LogGroup',
+        'AWS::S3::BucketPolicy',
+        'AWS::CloudFront::Distribution',
+        'AWS::CloudFront::OriginAccessControl',
+        'AWS::Lambda::LayerVersion',
+        'AWS::ApiGateway::Account',
+        'AWS::Cognito::UserPoolDomain',
+        'AWS::Cognito::ManagedLoginBranding',
+        'Custom::CDKBucketDeployment',
+        'Custom::S3AutoDeleteObjects',
+      ].includes(resource.Type),
     );
 
     // Act
@@ -290,7 +404,7 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
 
     // Assess
     expect(awsOnly.length).toBeGreaterThan(0);
-    expect(recorded.every((resource) => resource !== undefined)).toBe(true);
+    expect(recorded.every((resource) => resource !== undefined && resource.note !== undefined)).toBe(true);
     expect(new Set(stack.resources.keys())).toStrictEqual(new Set(Object.keys(template.Resources)));
   });
 });

@@ -13,6 +13,7 @@ export async function startTestCloud(): Promise<{ cloud: LocalCloud; dispose: ()
   const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
   const cloud = await startLocalCloud({
     edgePort: 0,
+    dashboardPort: 0,
     stateDirectory: join(directory, 'state'),
     assemblyDirectory: join(directory, 'cdk.out'),
   });

@@ -5,6 +5,7 @@ describe('npm start arguments', () => {
   it("defaults to LocalStack's port, kinesalite, in-memory data and the simulator on", () => {
     expect(parseStartArgs([])).toStrictEqual({
       port: 4566,
+      dashboardPort: 3000,
       persistDirectory: undefined,
       kinesisEngine: 'kinesalite',
       simulate: true,
@@ -20,6 +21,7 @@ describe('npm start arguments', () => {
     [['--persist', '/tmp/data'], { persistDirectory: '/tmp/data' }],
     [['--no-simulate'], { simulate: false }],
     [['--port', '0'], { port: 0 }],
+    [['--dashboard-port', '0'], { dashboardPort: 0 }],
     [['--kinesis-engine', 'kinesis-local'], { kinesisEngine: 'kinesis-local' }],
     [['--rate', '1000', '--late', '0'], { rate: 1000, late: 0 }],
   ])('reads %j', (argv, expected) => {
@@ -32,6 +34,7 @@ describe('npm start arguments', () => {
 
   it.each([
     [['--port', '70000'], '--port must be an integer between 0 and 65535. Received 70000'],
+    [['--dashboard-port', '3000.5'], '--dashboard-port must be an integer between 0 and 65535. Received 3000.5'],
     [['--rate', 'fast'], '--rate must be a number between 1 and 20000. Received fast'],
     [['--duplicates', '2'], '--duplicates must be a number between 0 and 1. Received 2'],
     [['--kinesis-engine', 'kafka'], '--kinesis-engine must be one of kinesalite, kinesis-local. Received kafka'],
