@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Aggregator tuning, read from the environment. The CDK construct writes these variables

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The clickstream contracts: the event producers write, the items the aggregator keeps,

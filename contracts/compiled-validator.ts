@@ -1,5 +1,5 @@
 import Ajv2020 from 'ajv/dist/2020';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const ajv = new Ajv2020({ allErrors: false, validateFormats: false, strict: false });
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The live dashboard's WebSocket protocol. The broadcaster and the $default route handler send
