@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { AGGREGATOR_DEFAULTS } from './aggregator-settings';
 
 /**
  * The live dashboard's WebSocket protocol. The broadcaster and the $default route handler send
@@ -68,5 +69,9 @@ export const DashboardConfig = z.object({
     /** The local cloud's development issuer: POST tokenUrl returns `{ "token": "<JWT>" }`. */
     z.object({ mode: z.literal('dev'), tokenUrl: z.url() }),
   ]),
+  /** The pipeline's allowed lateness: a window is final this long after it ends. */
+  allowedLatenessSeconds: z.number().int().nonnegative().default(AGGREGATOR_DEFAULTS.allowedLatenessSeconds),
 });
 export type DashboardConfig = z.infer<typeof DashboardConfig>;
+/** A config as written, before defaults apply. */
+export type DashboardConfigInput = z.input<typeof DashboardConfig>;

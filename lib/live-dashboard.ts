@@ -459,6 +459,7 @@ export class LiveDashboard extends Construct {
         clientId: this.userPoolClient.userPoolClientId,
         redirectUri: this.dashboardUrl,
       },
+      allowedLatenessSeconds: props.allowedLateness.toSeconds(),
     };
     // A role of its own, as for the functions: the default one attaches AWSLambdaBasicExecutionRole.
     const deploymentLogGroup = new logs.LogGroup(this, 'WebAppDeploymentLogGroup', {

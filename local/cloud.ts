@@ -4,6 +4,8 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DashboardConfig } from '../contracts/dashboard';
+import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
+import { DashboardEnv } from '../lambdas/dashboard/settings';
 import { createWatershedApp } from '../lib/app';
 import { LOCAL_ACCOUNT_ID, localClientConfig } from './clients';
 import { LocalWebSocketGateway } from './apigateway/websocket-gateway';
@@ -175,7 +177,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     if (webSocketUrl === undefined) {
       log('dashboard: not served, the template has no WebSocket API');
     } else {
-      const dashboardConfig: DashboardConfig = { webSocketUrl, auth: { mode: 'dev', tokenUrl: devIssuer.tokenUrl } };
+      // The broadcaster's lateness, as the template sets it, so the page marks windows final when the server does.
+      const lateness = stack.functions.map((fn) => fn.environment[DashboardEnv.allowedLatenessSeconds]).find((value) => value !== undefined);
+      const dashboardConfig: DashboardConfig = {
+        webSocketUrl,
+        auth: { mode: 'dev', tokenUrl: devIssuer.tokenUrl },
+        allowedLatenessSeconds: lateness === undefined ? AGGREGATOR_DEFAULTS.allowedLatenessSeconds : Number(lateness),
+      };
       const dashboard = await startLocalDashboard({ directory: join(stateDirectory, 'web'), config: dashboardConfig, port: options.dashboardPort ?? 3000, log });
       cleanup.push(() => dashboard.stop());
       dashboardUrl = `${dashboard.url}/`;

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DashboardConfig } from '../../contracts/dashboard';
+import { DashboardConfig, type DashboardConfigInput } from '../../contracts/dashboard';
 import { buildDashboardSync } from '../../web/build';
 import { startStaticServer, type StaticServer } from './server';
 
@@ -10,7 +10,7 @@ export interface LocalDashboardOptions {
   /** Where the web app is built and served from, e.g. `.watershed/web`. */
   directory: string;
   /** What the web app reads from `config.json`: the local WebSocket stage and the dev-token URL. */
-  config: DashboardConfig;
+  config: DashboardConfigInput;
   /** 0 lets the OS pick. @default 3000 */
   port?: number;
   /** @default '127.0.0.1' */

@@ -111,7 +111,7 @@ export async function startFakeDashboardServer(): Promise<FakeDashboardServer> {
 
   const fake: FakeDashboardServer = {
     port,
-    config: { webSocketUrl: `ws://127.0.0.1:${port}/live`, auth: { mode: 'dev', tokenUrl: `http://127.0.0.1:${port}/dev-token` } },
+    config: { webSocketUrl: `ws://127.0.0.1:${port}/live`, auth: { mode: 'dev', tokenUrl: `http://127.0.0.1:${port}/dev-token` }, allowedLatenessSeconds: 60 },
     now,
     minute: (minuteOffset = 0) => Math.floor(now() / MINUTE) * MINUTE + minuteOffset * MINUTE,
     windowCount: (url, count, { minuteOffset = 0, delta = 0, final = minuteOffset < -1, lateCount = 0 } = {}) => {

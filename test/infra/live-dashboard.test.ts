@@ -1,3 +1,4 @@
+import { AGGREGATOR_DEFAULTS } from '../../contracts/aggregator-settings';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -510,7 +511,8 @@ describe('dashboard hosting', () => {
       const value = ref(token) as { 'Fn::Join'?: [string, unknown[]] };
       return value['Fn::Join'] ? value['Fn::Join'][1] : [value];
     };
-    expect(Object.keys(config).sort()).toStrictEqual(['auth', 'webSocketUrl']);
+    expect(Object.keys(config).sort()).toStrictEqual(['allowedLatenessSeconds', 'auth', 'webSocketUrl']);
+    expect(config.allowedLatenessSeconds).toBe(AGGREGATOR_DEFAULTS.allowedLatenessSeconds);
     expect(config.auth.mode).toBe('cognito');
     expect(Object.keys(config.auth).sort()).toStrictEqual(['clientId', 'domain', 'mode', 'redirectUri']);
     expect(parts(config.webSocketUrl)).toStrictEqual(expectedParts(live.webSocketUrl));

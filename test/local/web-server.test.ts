@@ -138,7 +138,7 @@ describe('startLocalDashboard', () => {
   it('builds the web app and serves it with the local config.json', async () => {
     // Prepare
     const directory = join(root, 'dashboard');
-    const config: DashboardConfig = { webSocketUrl: 'ws://127.0.0.1:4566/_ws/abcdefghij/live', auth: { mode: 'dev', tokenUrl: 'http://127.0.0.1:4566/_watershed/dev-token' } };
+    const config: DashboardConfig = { webSocketUrl: 'ws://127.0.0.1:4566/_ws/abcdefghij/live', auth: { mode: 'dev', tokenUrl: 'http://127.0.0.1:4566/_watershed/dev-token' }, allowedLatenessSeconds: 90 };
 
     // Act
     const dashboard = await startLocalDashboard({ directory, config, port: 0 });

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     return;
   }
 
+  state = initialState({ allowedLatenessMs: config.allowedLatenessSeconds * 1000 });
   let tokens: TokenSource;
   if (config.auth.mode === 'dev') {
     tokens = devTokenSource(config.auth.tokenUrl);
