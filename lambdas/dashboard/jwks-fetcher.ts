@@ -1,4 +1,4 @@
-import { NonRetryableFetchError } from 'aws-jwt-verify/error';
+import { FetchError, NonRetryableFetchError } from 'aws-jwt-verify/error';
 import type { Fetcher } from 'aws-jwt-verify/https';
 
 /**
@@ -10,10 +10,16 @@ export class GlobalFetchJwksFetcher implements Fetcher {
   constructor(private readonly timeoutMs = 3000) {}
 
   async fetch(uri: string): Promise<ArrayBuffer> {
-    const response = await fetch(uri, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
+    let response: Response;
+    try {
+      response = await fetch(uri, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      // A timeout or a network failure is an issuer outage, not a bad token: say so, so it is alarmed on.
+      throw new FetchError(uri, `${(error as Error).name}: ${(error as Error).message}`);
+    }
     if (response.status !== 200) {
       throw new NonRetryableFetchError(uri, `Status code is ${response.status}, expected 200`);
     }

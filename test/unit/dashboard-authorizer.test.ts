@@ -185,4 +185,23 @@ describe('an issuer whose JWKS cannot be fetched', () => {
     expect(logCalls()).toContainEqual(['Connection refused', { reason: 'jwks-unavailable' }]);
     expect(logCalls().map(([message]) => message)).toContain('Could not obtain the issuer JWKS; refusing the connection');
   });
+
+  it('reports an issuer that cannot be reached as an outage, not as a bad token', async () => {
+    // Prepare: a cold start whose issuer endpoint refuses connections (a closed port).
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = `http://127.0.0.1:${port}`;
+    vi.stubEnv('AWS_ENDPOINT_URL', unreachable);
+    vi.resetModules();
+    const cold = (await import('../../lambdas/dashboard/authorizer')).handler;
+
+    // Act
+    const result = await cold(connectEvent(jwt(idToken({ iss: `${unreachable}/${POOL_ID}` }))));
+
+    // Assess
+    expect(result).toStrictEqual(DENY);
+    expect(logCalls()).toContainEqual(['Connection refused', { reason: 'jwks-unavailable' }]);
+  });
 });
