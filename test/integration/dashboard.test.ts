@@ -5,6 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AGGREGATOR_DEFAULTS } from '../../contracts/aggregator-settings';
 import { WINDOW_MS, type ClickEventInput } from '../../contracts/clickstream';
 import { DashboardConfig, PROTOCOL_VERSION, ServerMessage, type WindowCount } from '../../contracts/dashboard';
 import { localClientConfig } from '../../local/clients';
@@ -111,7 +112,11 @@ describe.skipIf(!java.available)(titled('live dashboard on the local cloud', jav
     // Assess
     expect(index.status).toBe(200);
     expect(index.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(config).toStrictEqual({ webSocketUrl: cloud.webSocketUrl, auth: { mode: 'dev', tokenUrl: `${cloud.edgeUrl}/_watershed/dev-token` } });
+    expect(config).toStrictEqual({
+      webSocketUrl: cloud.webSocketUrl,
+      auth: { mode: 'dev', tokenUrl: `${cloud.edgeUrl}/_watershed/dev-token` },
+      allowedLatenessSeconds: AGGREGATOR_DEFAULTS.allowedLatenessSeconds,
+    });
     expect(cloud.webSocketUrl).toMatch(new RegExp(`^${cloud.edgeUrl.replace('http', 'ws')}/_ws/[a-z0-9]{10}/live$`));
     // CloudFront's domain means nothing locally: DashboardUrl names the local dashboard.
     expect(cloud.outputs).toMatchObject({
