@@ -7,6 +7,7 @@ import type { DashboardConfig } from '../contracts/dashboard';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { DashboardEnv } from '../lambdas/dashboard/settings';
 import { createWatershedApp } from '../lib/app';
+import { STACK_NAME } from '../lib/names';
 import { LOCAL_ACCOUNT_ID, localClientConfig } from './clients';
 import { LocalWebSocketGateway } from './apigateway/websocket-gateway';
 import { provisionStack, webSocketStageUrl, type ProvisionedStack } from './cloudformation/provision';
@@ -20,8 +21,7 @@ import { KinesisEventSource } from './lambda/kinesis-event-source';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
 
-export { STACK_NAME } from '../lib/names';
-import { STACK_NAME } from '../lib/names';
+export { STACK_NAME };
 
 export interface LocalCloudOptions {
   /** Edge port; 0 picks a free one. @default 4566, LocalStack's port */
