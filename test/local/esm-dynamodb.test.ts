@@ -360,7 +360,8 @@ describe.skipIf(!java.available)(titled('DynamoDbStreamEventSource over DynamoDB
       await waitUntil(() => delivered(double).includes('fast'), 'the change', 5_000);
 
       // Assess
-      expect(Date.now() - writtenAt).toBeLessThan(500);
+      // The mapping polls every 100 ms; a generous bound that still rules out waiting for a window.
+      expect(Date.now() - writtenAt).toBeLessThan(2_000);
     });
 
     it.each(['LATEST', 'TRIM_HORIZON'])(
