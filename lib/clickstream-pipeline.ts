@@ -8,16 +8,15 @@ import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { watershedFunction } from './watershed-function';
 import { AGGREGATOR_DEFAULTS, AggregatorEnv } from '../contracts/aggregator-settings';
 
 /** Repository root: the bundler's project root and where the lock file lives. */
-const PROJECT_ROOT = path.resolve(__dirname, '..');
-const AGGREGATOR_ENTRY = path.join(PROJECT_ROOT, 'lambdas', 'clickstream', 'aggregator.ts');
 
 /**
  * Event source mapping defaults for the aggregator's Kinesis trigger. Each one is a trade-off;
@@ -261,55 +260,25 @@ export class ClickstreamPipeline extends Construct {
     this.lateEventsQueue = sinkQueue(this, 'LateEventsQueue', removalPolicy);
     this.failedBatchQueue = sinkQueue(this, 'FailedBatchQueue', removalPolicy);
 
-    this.aggregatorLogGroup = new logs.LogGroup(this, 'AggregatorLogGroup', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy,
-    });
-
-    // A dedicated role instead of the default one: the default attaches the
-    // AWSLambdaBasicExecutionRole managed policy (logs on every log group in the account),
-    // whereas this role can write only to the aggregator's own log group.
-    const role = new iam.Role(this, 'AggregatorRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Watershed clickstream aggregator',
-    });
-    this.aggregatorLogGroup.grantWrite(role);
-
     const defaults = AGGREGATOR_DEFAULTS;
-    this.aggregator = new NodejsFunction(this, 'Aggregator', {
-      entry: AGGREGATOR_ENTRY,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+    const aggregator = watershedFunction(this, 'Aggregator', {
+      entry: path.join('lambdas', 'clickstream', 'aggregator.ts'),
+      description: 'Exact clicks per URL per 1-minute event-time window',
+      service: 'clickstream-aggregator',
+      roleDescription: 'Watershed clickstream aggregator',
       memorySize: 512,
       timeout: Duration.seconds(60),
-      tracing: lambda.Tracing.ACTIVE,
-      role,
-      logGroup: this.aggregatorLogGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      description: 'Exact clicks per URL per 1-minute event-time window',
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        target: 'node22',
-        format: OutputFormat.CJS,
-        // Bundle the SDK too, so the asset runs standalone in the local cloud's Lambda runtime.
-        externalModules: [],
-        forceDockerBundling: false,
-      },
+      removalPolicy,
       environment: {
         [AggregatorEnv.allowedLatenessSeconds]: seconds(props.allowedLateness, defaults.allowedLatenessSeconds),
         [AggregatorEnv.dedupHorizonSeconds]: seconds(props.dedupHorizon, defaults.dedupHorizonSeconds),
         [AggregatorEnv.maxEventBytes]: String(props.maxEventBytes ?? defaults.maxEventBytes),
         [AggregatorEnv.maxFutureSkewSeconds]: seconds(props.maxFutureSkew, defaults.maxFutureSkewSeconds),
-        POWERTOOLS_SERVICE_NAME: 'clickstream-aggregator',
-        POWERTOOLS_METRICS_NAMESPACE: 'Watershed',
-        // Stack traces point into the TypeScript sources through the bundled source map.
-        NODE_OPTIONS: '--enable-source-maps',
       },
     });
+    this.aggregator = aggregator.fn;
+    this.aggregatorLogGroup = aggregator.logGroup;
+    const role = aggregator.role;
 
     // Checkpoints, ledger and windows: GetItem, Query and TransactWriteItems of conditional
     // Put/Update/ConditionCheck items. TransactWriteItems has no IAM action of its own; it is

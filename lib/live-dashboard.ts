@@ -24,7 +24,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
@@ -35,18 +35,14 @@ import type { DashboardConfig } from '../contracts/dashboard';
 import { CONNECTIONS_TABLE_KEYS } from '../lambdas/dashboard/core/connection';
 import { DASHBOARD_DEFAULTS, DashboardEnv } from '../lambdas/dashboard/settings';
 import { buildDashboardSync } from '../web/build';
+import { METRICS_NAMESPACE, PROJECT_ROOT, watershedFunction, type WatershedFunction, type WatershedFunctionOptions } from './watershed-function';
 
-/** Repository root: the bundler's project root and where the lock file lives. */
-const PROJECT_ROOT = path.resolve(__dirname, '..');
-const DASHBOARD_LAMBDAS = path.join(PROJECT_ROOT, 'lambdas', 'dashboard');
 const WEB_ROOT = path.join(PROJECT_ROOT, 'web');
 
 /** The WebSocket API's only stage: `wss://<api>.execute-api.<region>.amazonaws.com/live`. */
 export const WEB_SOCKET_STAGE_NAME = 'live';
 /** Where the $connect authorizer finds the JWT: browsers cannot set headers on a WebSocket handshake. */
 export const CONNECT_IDENTITY_SOURCE = 'route.request.querystring.token';
-/** Namespace of the functions' Powertools (EMF) metrics; each function adds its `service` dimension. */
-export const METRICS_NAMESPACE = 'Watershed';
 export const DASHBOARD_SERVICES = {
   authorizer: 'dashboard-authorizer',
   connections: 'dashboard-connections',
@@ -93,15 +89,6 @@ export const WINDOW_STREAM_EVENT_SOURCE_DEFAULTS = {
   parallelizationFactor: 1,
 } as const;
 
-/** Same bundling as the aggregator: CommonJS, minified, source maps, everything bundled, no Docker. */
-const BUNDLING: BundlingOptions = {
-  minify: true,
-  sourceMap: true,
-  target: 'node22',
-  format: OutputFormat.CJS,
-  externalModules: [],
-  forceDockerBundling: false,
-};
 
 const SQS_MAX_RETENTION = Duration.days(14);
 const COGNITO_DOMAIN_PREFIX = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -175,11 +162,6 @@ export interface LiveDashboardAlarms {
   readonly failedBroadcastQueueDepth: cloudwatch.Alarm;
 }
 
-interface DashboardFunction {
-  readonly fn: NodejsFunction;
-  readonly role: iam.Role;
-  readonly logGroup: logs.LogGroup;
-}
 
 /**
  * The live dashboard: an API Gateway WebSocket API whose $connect is authorized with a Cognito ID
@@ -556,55 +538,17 @@ export class LiveDashboard extends Construct {
     return Fn.join('-', [slug, Aws.ACCOUNT_ID]);
   }
 
-  /**
-   * A dashboard function with a role of its own: the default role would attach the
-   * AWSLambdaBasicExecutionRole managed policy (logs on every log group in the account); this
-   * one may write only to the function's own log group.
-   */
+  /** A dashboard function (lib/watershed-function.ts): its own role, log group and bundling. */
   private dashboardFunction(
     id: string,
-    options: {
-      entry: string;
-      description: string;
-      service: string;
-      memorySize: number;
-      timeout: Duration;
-      environment: Record<string, string>;
-    },
-  ): DashboardFunction {
-    const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
-      retention: logs.RetentionDays.ONE_MONTH,
+    options: Omit<WatershedFunctionOptions, 'removalPolicy' | 'roleDescription'>,
+  ): WatershedFunction {
+    return watershedFunction(this, id, {
+      ...options,
+      entry: path.join('lambdas', 'dashboard', options.entry),
+      roleDescription: `Watershed ${options.service}`,
       removalPolicy: this.removalPolicy,
     });
-    const role = new iam.Role(this, `${id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Watershed ${options.service}`,
-    });
-    logGroup.grantWrite(role);
-    const fn = new NodejsFunction(this, id, {
-      entry: path.join(DASHBOARD_LAMBDAS, options.entry),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: options.memorySize,
-      timeout: options.timeout,
-      tracing: lambda.Tracing.ACTIVE,
-      role,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      description: options.description,
-      bundling: BUNDLING,
-      environment: {
-        ...options.environment,
-        POWERTOOLS_SERVICE_NAME: options.service,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        // Stack traces point into the TypeScript sources through the bundled source map.
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-    });
-    return { fn, role, logGroup };
   }
 
   /** Sets the table's environment variable on the function and grants it exactly these item actions. */
@@ -676,7 +620,7 @@ export class LiveDashboard extends Construct {
    * cdk-nag (AwsSolutions) acknowledgements, each on the narrowest construct it concerns and, where
    * a finding has a detail, by its full id `Rule[Finding]`, so no other finding is hidden.
    */
-  private acknowledgeNagFindings(functions: DashboardFunction[], deploymentRole: iam.Role): void {
+  private acknowledgeNagFindings(functions: WatershedFunction[], deploymentRole: iam.Role): void {
     for (const { fn, role } of functions) {
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-L1',
