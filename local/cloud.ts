@@ -1,10 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DashboardConfig } from '../contracts/dashboard';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
+import { LOCAL_CLOUD_STATE_FILE, type LocalCloudState } from '../contracts/local-cloud';
 import { DashboardEnv } from '../lambdas/dashboard/settings';
 import { createWatershedApp } from '../lib/app';
 import { STACK_NAME } from '../lib/names';
@@ -189,7 +190,13 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       dashboardUrl = `${dashboard.url}/`;
     }
     const outputs = localOutputs(stack, dashboardUrl, log);
-    writeFileSync(join(stateDirectory, 'outputs.json'), `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
+    const outputsFile = join(stateDirectory, 'outputs.json');
+    writeFileSync(outputsFile, `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
+    // Written last, once everything answers, and removed first on stop: tools that find it can use it.
+    const stateFile = join(stateDirectory, LOCAL_CLOUD_STATE_FILE);
+    const state: LocalCloudState = { edgeUrl, dashboardUrl, outputsFile, pid: process.pid, startedAt: new Date().toISOString() };
+    writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    cleanup.push(async () => rmSync(stateFile, { force: true }));
 
     return {
       edgeUrl,
