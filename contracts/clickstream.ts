@@ -195,7 +195,11 @@ export function isWindowFinal(windowEndMs: number, streamWatermarkMs: number, al
 }
 
 /** Why a record was rejected; the dead-letter message carries one of these. */
-export const RejectionReason = z.enum(['not-json', 'schema', 'oversized', 'future-timestamp']);
+/**
+ * `unwritable`: DynamoDB refused the click's step with a validation error that no retry can cure;
+ * the click was isolated and dead-lettered so the rest of its shard carries on.
+ */
+export const RejectionReason = z.enum(['not-json', 'schema', 'oversized', 'future-timestamp', 'unwritable']);
 export type RejectionReason = z.infer<typeof RejectionReason>;
 
 /** Where a record came from, so a dead-lettered or late record can be found and replayed. */

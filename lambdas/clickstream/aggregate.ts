@@ -10,7 +10,9 @@ import {
   BatchPlanner,
   DEFAULT_COMMIT_LIMITS,
   firstUncovered,
+  isValidationError,
   outcomesBefore,
+  planOnePerStep,
   planBatch,
   type BatchPlan,
   type PlanSettings,
@@ -118,7 +120,7 @@ export async function aggregateShardBatch(
   let superseded = false;
   for (const [index, commit] of plan.commits.entries()) {
     try {
-      const outcome = await deps.store.commit(shard, state, commit);
+      const outcome = await commitOrIsolate(commit, state);
       state = outcome.state;
       if (outcome.status === 'superseded') {
         // Another invocation of this shard committed from the same checkpoint first (a timed-out
@@ -133,6 +135,43 @@ export async function aggregateShardBatch(
       // Earlier commits stand; retrying from the first uncommitted record keeps them.
       deps.logger.error('Commit failed; the batch ends at the last committed record', { error: error as Error });
       break;
+    }
+  }
+
+  /**
+   * Commits a step; if DynamoDB refuses it with a validation error (final: a retry fails the same
+   * way, and the shard would stall), plans its records again one click per step, dead-letters each
+   * click whose step is refused with DynamoDB's reason, and commits the rest.
+   */
+  async function commitOrIsolate(commit: BatchPlan['commits'][number], from: typeof state): ReturnType<typeof deps.store.commit> {
+    try {
+      return await deps.store.commit(shard, from, commit);
+    } catch (error) {
+      if (!isValidationError(error)) throw error;
+      deps.logger.error('DynamoDB refused a step; isolating the click it cannot store', { error: error as Error });
+      const end = firstUncovered(sequenceNumbers, commit.lastSequenceNumber);
+      const single = planOnePerStep(shardRecords.slice(0, end), from, planSettings, loaded.seenBefore);
+      let current = from;
+      let last: Awaited<ReturnType<typeof deps.store.commit>> = { status: 'committed', state: from };
+      for (const step of single.commits) {
+        try {
+          last = await deps.store.commit(shard, current, step);
+        } catch (stepError) {
+          if (!isValidationError(stepError)) throw stepError;
+          const recordIndex = firstUncovered(sequenceNumbers, step.lastSequenceNumber) - 1;
+          const record = shardRecords[recordIndex]!;
+          const failure = await sendInRecordOrder(deps.sqs, deps.settings.deadLetterQueueUrl, [
+            deadLetterMessage({ recordIndex, record, reason: 'unwritable', detail: (stepError as Error).message.slice(0, 1000) }, shard.shardId),
+          ]);
+          if (failure !== undefined) throw stepError;
+          deps.metrics.addMetric('UnwritableRecords', MetricUnit.Count, 1);
+          // Its step moves the checkpoint past it and counts nothing.
+          last = await deps.store.commit(shard, current, { ...step, windows: [], fingerprints: [] });
+        }
+        if (last.status === 'superseded') return last;
+        current = last.state;
+      }
+      return last;
     }
   }
   cutoff = Math.min(cutoff, firstUncovered(sequenceNumbers, state.checkpoint));

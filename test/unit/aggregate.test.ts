@@ -11,6 +11,7 @@ import { DeadLetterMessage, LateEventMessage, SHARDS_PARTITION, ShardPartialItem
 import { aggregateClicks, aggregateShardBatch } from '../../lambdas/clickstream/aggregate';
 import { ShardStore } from '../../lambdas/clickstream/shard-store';
 import { MAX_DEAD_LETTER_DATA_CHARS } from '../../lambdas/clickstream/sinks';
+import { decodeDeltas } from '../../lambdas/clickstream/core/log-entry';
 import { FakeDynamoDb } from '../support/fake-dynamodb';
 import { kinesisRecordFactory, sequenceAt } from '../support/kinesis-records';
 
@@ -148,6 +149,33 @@ describe('a click no DynamoDB key or item could hold', () => {
     ]);
     expect(Object.values(countedByUrl(fake)).reduce((sum, count) => sum + count, 0)).toBe(size - 1);
     expect(progressOf(fake)).toBe(seqOf(size - 1));
+  });
+});
+
+describe('a step DynamoDB refuses with a validation error', () => {
+  it('dead-letters the one click it cannot store, with DynamoDB\'s reason, and counts the rest', async () => {
+    // Prepare: whatever passes validation, a write can still be refused for good; this fake refuses any log
+    // entry carrying '/poison', as DynamoDB refuses an item it cannot store. Without isolation the shard would stall.
+    const { fake, deps } = dependencies();
+    fake.beforeRequest = (request) => {
+      if (request.kind !== 'Put' || request.tableName !== SETTINGS.stateTableName) return;
+      if (decodeDeltas(request.item!.deltas as Uint8Array).some((delta) => delta.url === '/poison')) {
+        throw Object.assign(new Error('One or more parameter values were invalid: item too large'), { name: 'ValidationException' });
+      }
+    };
+    const records = Array.from({ length: 8 }, (_, index) => recordAt(index, click(`e${index}`, index === 5 ? '/poison' : '/a')));
+
+    // Act
+    const response = await aggregateClicks({ Records: records }, CONTEXT, deps);
+
+    // Assess
+    expect(response).toStrictEqual({ batchItemFailures: [] });
+    const deadLetters = sentTo(DLQ).map((entry) => DeadLetterMessage.parse(JSON.parse(entry.MessageBody ?? 'null')));
+    expect(deadLetters.map((message) => [message.reason, message.detail, message.origin.sequenceNumber])).toStrictEqual([
+      ['unwritable', 'One or more parameter values were invalid: item too large', seqOf(5)],
+    ]);
+    expect(countedByUrl(fake)).toStrictEqual({ '/a': 7 });
+    expect(progressOf(fake)).toBe(seqOf(7));
   });
 });
 

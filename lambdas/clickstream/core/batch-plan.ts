@@ -229,3 +229,15 @@ export function firstUncovered(sequenceNumbers: readonly string[], checkpoint: s
   const index = sequenceNumbers.findIndex((sequenceNumber) => compareSequenceNumbers(sequenceNumber, checkpoint) > 0);
   return index === -1 ? sequenceNumbers.length : index;
 }
+
+/**
+ * The records of one step planned again one counted or late click per step, for isolating a click
+ * DynamoDB refuses: each step can then be written, or dead-lettered, on its own.
+ */
+export function planOnePerStep(records: readonly ShardRecord[], state: ShardState, settings: PlanSettings, seenBefore: (eventFingerprint: number) => boolean): BatchPlan {
+  // A limit below one fingerprint closes the open step before every click.
+  return planBatch(records, state, { ...settings, maxEntryBytes: 1 }, seenBefore);
+}
+
+/** A validation error is final: the same request fails the same way on every retry. */
+export const isValidationError = (error: unknown): boolean => (error as Error | undefined)?.name === 'ValidationException';
