@@ -275,7 +275,7 @@ describe('a record whose Kinesis envelope is malformed', () => {
 
   it('fails the whole invocation when every record is malformed, and commits nothing', async () => {
     const { fake, deps } = dependencies();
-    const malformed = [0, 1].map((index) => ({ ...recordAt(index, click(`e${index}`)), eventName: 'unknown' }) as unknown as KinesisStreamRecord);
+    const malformed = [0, 1].map((index) => ({ ...recordAt(index, click(`e${index}`)), eventName: 'unknown' }));
 
     await expect(aggregateClicks({ Records: malformed }, CONTEXT, deps)).rejects.toBeInstanceOf(FullBatchFailureError);
     expect(writes(fake)).toStrictEqual([]);
