@@ -85,7 +85,7 @@ describe('ShardStore.commit', () => {
     fake.beforeRequest = (request: FakeRequest) => {
       if (request.kind !== 'Put') return;
       const key = `${request.tableName}|${request.key!.pk}|${request.key!.sk}`;
-      const writer = String(request.item!.shardId ?? request.key!.pk);
+      const writer = typeof request.item!.shardId === 'string' ? request.item!.shardId : request.key!.pk;
       if (writers.has(key) && writers.get(key) !== writer) throw transactionConflict();
       writers.set(key, writer);
     };
