@@ -37,8 +37,7 @@ async function createTables(client: DynamoDBClient): Promise<void> {
  * measured from the ConsumedCapacity that DynamoDB Local returns for every write the real
  * ShardStore makes, batch by batch as the event source mapping would deliver them; beside one
  * UpdateItem per event and one TransactWriteItems per event (eventId guard + counter, as the AWS
- * exactly-once lab does). DynamoDB Local bills a transactional write of up to 1 KB as 4 WRU per
- * item where AWS documents 2, so the transactional baseline is also given at AWS's rate.
+ * exactly-once lab does), each as DynamoDB Local reports it.
  */
 export async function benchWrites(batchSizes: readonly number[], events = 120_000, baselineEvents = 2_000): Promise<WritesResult[]> {
   const dynamodb = await startDynamoDb();
