@@ -24,7 +24,8 @@ export function resolveLocalTarget(lookup: LocalTargetLookup): { endpoint?: stri
   if (target !== 'local' || (endpoint !== undefined && (stream !== undefined || outputsFile !== undefined))) return { endpoint, outputsFile };
   const state = readLocalCloudState(stateDirectory);
   if (state === undefined) {
-    if (endpoint !== undefined) return { endpoint, outputsFile };
+    // Told where to look: the stream lookup and the producer say what is missing there.
+    if (endpoint !== undefined || outputsFile !== undefined) return { endpoint, outputsFile };
     throw new NoLocalCloudError(
       `No local cloud is running here: ${stateDirectory}/${LOCAL_CLOUD_STATE_FILE} is missing or names a process that has stopped. ` +
         'Start one with `npm start` (in this folder), or pass --endpoint URL and --stream NAME.',
