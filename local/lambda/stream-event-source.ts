@@ -131,6 +131,7 @@ export abstract class StreamEventSource<R, E> {
   private initialShards = new Set<string>();
   private readonly stopController = new AbortController();
   private readonly loops: Promise<void>[] = [];
+  private lastListingError: string | undefined;
   /** Races set up by raceNextBatch, per shard, waiting for that shard's next invocation. */
   private readonly races = new Map<string, { retryAfter: Promise<unknown>; settle: (race: BatchRace) => void }>();
 
@@ -237,8 +238,12 @@ export abstract class StreamEventSource<R, E> {
   private async rediscover(): Promise<void> {
     try {
       this.startEligible(await this.listShards());
+      this.lastListingError = undefined;
     } catch (error) {
-      if (!this.stopped) this.options.log?.(`event source ${this.spec.logicalId}: listing shards failed: ${(error as Error).message}`);
+      // Said once per distinct failure: the stream is listed every second or so.
+      const message = (error as Error).message;
+      if (!this.stopped && message !== this.lastListingError) this.options.log?.(`event source ${this.spec.logicalId}: listing shards failed: ${message}`);
+      this.lastListingError = message;
     }
   }
 

@@ -11,14 +11,22 @@ import {
   SplitShardCommand,
   type Shard,
 } from '@aws-sdk/client-kinesis';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, PutItemCommand, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localClientConfig } from '../../local/clients';
 import type { EventSourceMappingSpec, FunctionSpec } from '../../local/cloudformation/provision';
-import { startKinesis, type RunningService } from '../../local/emulators';
+import { startEdge } from '../../local/edge';
+import { startDynamoDb, startKinesis, type RunningService } from '../../local/emulators';
+import { DynamoDbStreamEventSource } from '../../local/lambda/dynamodb-event-source';
 import { KinesisEventSource } from '../../local/lambda/kinesis-event-source';
 import { LocalLambdaRuntime, type InvokeResult } from '../../local/lambda/runtime';
 import { startSqs, type SqsServer } from '../../local/sqs';
+import { dynamoDbStreamsView, type StreamViewMember } from '../support/dynamodb-streams-view';
+import { requireJava, titled } from '../support/requirements';
+
+const java = await requireJava();
 
 // The concurrency model of the local stream mappings, as Lambda's: one batch in flight per shard,
 // in order; different shards in parallel, each in its own execution environment of the one
@@ -91,8 +99,8 @@ async function putAt(streamName: string, hashKey: bigint, labels: string[]): Pro
   expect(FailedRecordCount).toBe(0);
 }
 
-/** The batch-recorder fixture on a real local runtime, and a mapping over the stream invoking it. */
-async function mappingFactory(stream: { arn: string }, { sleepMs, batchSize }: { sleepMs: number; batchSize: number }) {
+/** The batch-recorder fixture on a real local runtime; `invoke` records what each worker measured. */
+function recorderFactory(sleepMs: number) {
   const spec: FunctionSpec = {
     logicalId: 'RecorderFunction',
     functionName: FUNCTION_NAME,
@@ -107,25 +115,38 @@ async function mappingFactory(stream: { arn: string }, { sleepMs, batchSize }: {
   const runtime = new LocalLambdaRuntime([spec], { edgeUrl: 'http://127.0.0.1:1' });
   cleanups.push(() => runtime.stop());
   const invocations: Invocation[] = [];
-  const mapping: EventSourceMappingSpec = {
-    logicalId: 'RecorderKinesisEventSource',
+  const invoke = async (functionName: string, event: unknown): Promise<InvokeResult> => {
+    const result = await runtime.invoke(functionName, event);
+    if (!result.ok) throw new Error(`the recorder failed: ${result.errorType}: ${result.errorMessage}`);
+    invocations.push(result.payload as Invocation);
+    return result;
+  };
+  return { runtime, invocations, invoke };
+}
+
+/** An AWS::Lambda::EventSourceMapping as provisionStack hands it over. */
+function mappingSpecFactory(eventSourceArn: string, batchSize: number): EventSourceMappingSpec {
+  return {
+    logicalId: 'RecorderEventSource',
     uuid: randomUUID(),
     functionName: FUNCTION_NAME,
-    eventSourceArn: stream.arn,
+    eventSourceArn,
     properties: { BatchSize: batchSize, StartingPosition: 'TRIM_HORIZON', MaximumBatchingWindowInSeconds: 0 },
   };
-  const source = new KinesisEventSource(mapping, {
+}
+
+const noDestination = (): string => {
+  throw new Error('no on-failure destination in these tests');
+};
+
+/** The recorder behind a Kinesis mapping on the stream. */
+async function mappingFactory(stream: { arn: string }, { sleepMs, batchSize }: { sleepMs: number; batchSize: number }) {
+  const { runtime, invocations, invoke } = recorderFactory(sleepMs);
+  const source = new KinesisEventSource(mappingSpecFactory(stream.arn, batchSize), {
     kinesis,
     sqs,
-    invoke: async (functionName, event): Promise<InvokeResult> => {
-      const result = await runtime.invoke(functionName, event);
-      if (!result.ok) throw new Error(`the recorder failed: ${result.errorType}: ${result.errorMessage}`);
-      invocations.push(result.payload as Invocation);
-      return result;
-    },
-    queueUrlForArn: () => {
-      throw new Error('no on-failure destination in these tests');
-    },
+    invoke,
+    queueUrlForArn: noDestination,
     idlePollMs: 25,
     shardDiscoveryIntervalMs: 200,
   });
@@ -152,10 +173,17 @@ function peakOverlap(invocations: readonly Invocation[]): number {
 
 const overlaps = (a: Invocation, b: Invocation) => a.startedAt < b.endedAt && b.startedAt < a.endedAt;
 
-/** Each shard's invocations never overlap, come in order, and deliver its labels once each. */
-function expectOneBatchAtATimeInOrder(invocations: readonly Invocation[], expectedLabels: Record<string, string[]>): void {
+/**
+ * Each shard's invocations never overlap, come in order, and deliver its labels once each. A
+ * shard is named by its id (Kinesis) or by the prefix of its labels (`shardOf`).
+ */
+function expectOneBatchAtATimeInOrder(
+  invocations: readonly Invocation[],
+  expectedLabels: Record<string, string[]>,
+  shardOf = (invocation: Invocation): string => invocation.shardId,
+): void {
   for (const [shardId, labels] of Object.entries(expectedLabels)) {
-    const ofShard = invocations.filter((invocation) => invocation.shardId === shardId).sort((a, b) => a.startedAt - b.startedAt);
+    const ofShard = invocations.filter((invocation) => shardOf(invocation) === shardId).sort((a, b) => a.startedAt - b.startedAt);
     for (let index = 1; index < ofShard.length; index += 1) {
       expect(ofShard[index]!.startedAt, `${shardId}: batch ${index} started before batch ${index - 1} ended`).toBeGreaterThanOrEqual(ofShard[index - 1]!.endedAt);
     }
@@ -277,5 +305,113 @@ describe('Kinesis event source mapping: concurrency as on Lambda', () => {
     expect(next?.labels).toStrictEqual(labels('r', 10).slice(5));
     expect(next!.startedAt).toBeGreaterThanOrEqual(retryPayload!.endedAt);
     expect(source.progress()[0]).toMatchObject({ recordsDelivered: 10, invocations: 2, functionErrors: 0 });
+  });
+});
+
+describe.skipIf(!java.available)(titled('DynamoDB Streams event source mapping: concurrency as on Lambda', java), () => {
+  let dynamoDbLocal: RunningService;
+  let dynamodb: DynamoDBClient;
+
+  beforeAll(async () => {
+    dynamoDbLocal = await startDynamoDb();
+    dynamodb = new DynamoDBClient(localClientConfig(dynamoDbLocal.endpoint));
+  });
+
+  afterAll(async () => {
+    dynamodb?.destroy();
+    await dynamoDbLocal?.stop();
+  });
+
+  /** A table with a stream; its one DynamoDB Local shard becomes one shard of the view. */
+  async function tableFactory(): Promise<{ name: string; streamArn: string }> {
+    const name = `concurrency-${randomUUID().slice(0, 8)}`;
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: name,
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        StreamSpecification: { StreamEnabled: true, StreamViewType: 'KEYS_ONLY' },
+      }),
+    );
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: name }));
+    return { name, streamArn: Table!.LatestStreamArn! };
+  }
+
+  async function putItems(table: { name: string }, labels: string[]): Promise<void> {
+    for (const label of labels) await dynamodb.send(new PutItemCommand({ TableName: table.name, Item: { pk: { S: label } } }));
+  }
+
+  /** The recorder behind a DynamoDB Streams mapping on a view of several table streams, through an edge. */
+  async function viewMappingFactory(members: Record<string, StreamViewMember>, { sleepMs, batchSize }: { sleepMs: number; batchSize: number }) {
+    const viewArn = `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/view-${randomUUID().slice(0, 8)}/stream/2026-01-01T00:00:00.000`;
+    const edge = await startEdge({ port: 0, targets: { dynamodb: dynamoDbStreamsView(dynamoDbLocal.endpoint, viewArn, members) } });
+    cleanups.push(() => edge.stop());
+    const streams = new DynamoDBStreamsClient(localClientConfig(edge.url));
+    cleanups.push(async () => streams.destroy());
+    const { runtime, invocations, invoke } = recorderFactory(sleepMs);
+    const source = new DynamoDbStreamEventSource(mappingSpecFactory(viewArn, batchSize), {
+      streams,
+      sqs,
+      invoke,
+      queueUrlForArn: noDestination,
+      idlePollMs: 25,
+      shardDiscoveryIntervalMs: 200,
+    });
+    cleanups.push(() => source.stop());
+    return { runtime, source, invocations, start: () => source.start() };
+  }
+
+  const tableOf = (invocation: Invocation) => invocation.labels[0]!.split('-')[0]!;
+
+  it('runs the shards of a stream in parallel, each in its own execution environment, one batch per shard at a time, in order', async () => {
+    // Prepare: three shards with a backlog of 3 batches each
+    const tables = [await tableFactory(), await tableFactory(), await tableFactory()];
+    const expected: Record<string, string[]> = {};
+    for (const [index, table] of tables.entries()) {
+      expected[`t${index}`] = labels(`t${index}`, 15);
+      await putItems(table, expected[`t${index}`]!);
+    }
+    const { runtime, invocations, start } = await viewMappingFactory(
+      Object.fromEntries(tables.map((table, index) => [`t${index}`, { streamArn: table.streamArn }])),
+      { sleepMs: 300, batchSize: 5 },
+    );
+
+    // Act
+    await start();
+    await waitUntil(() => invocations.length === 9, 'all 9 batches');
+
+    // Assess
+    expectOneBatchAtATimeInOrder(invocations, expected, tableOf);
+    expect(peakOverlap(invocations)).toBe(3);
+    for (const a of invocations) {
+      for (const b of invocations) {
+        if (a !== b && overlaps(a, b)) expect(a.threadId, 'overlapping invocations share an execution environment').not.toBe(b.threadId);
+      }
+    }
+    expect(runtime.stats(FUNCTION_NAME)).toMatchObject({ invocations: 9, environments: 3, peakConcurrency: 3 });
+  });
+
+  it('reads a closed parent shard to its end before its child starts', async () => {
+    // Prepare: a parent with a backlog, closed (its table stream disabled), and a child that already has records
+    const [parentTable, childTable] = [await tableFactory(), await tableFactory()];
+    await putItems(parentTable, labels('p', 20));
+    await dynamodb.send(new UpdateTableCommand({ TableName: parentTable.name, StreamSpecification: { StreamEnabled: false } }));
+    await putItems(childTable, labels('c', 10));
+    const { source, invocations, start } = await viewMappingFactory(
+      { p: { streamArn: parentTable.streamArn }, c: { streamArn: childTable.streamArn, parent: 'p' } },
+      { sleepMs: 150, batchSize: 5 },
+    );
+
+    // Act
+    await start();
+    await waitUntil(() => invocations.length === 6, 'all 6 batches');
+
+    // Assess
+    expectOneBatchAtATimeInOrder(invocations, { p: labels('p', 20), c: labels('c', 10) }, tableOf);
+    const parentEnd = Math.max(...withPrefix(invocations, 'p').map((invocation) => invocation.endedAt));
+    const childStart = Math.min(...withPrefix(invocations, 'c').map((invocation) => invocation.startedAt));
+    expect(childStart, 'the child started before its parent was drained').toBeGreaterThanOrEqual(parentEnd);
+    expect(source.progress().map(({ finished }) => finished).sort()).toStrictEqual([false, true]);
   });
 });
