@@ -184,14 +184,15 @@ describe('LocalLambdaRuntime', () => {
 
   it('times out an invocation that outlives its Timeout, and cold-starts the next one', async () => {
     // Prepare
-    const runtime = runtimeFactory([functionSpecFactory('slow', 'sleeper', { timeoutSeconds: 1 })]);
+    // (2 s, so that a cold start on a busy machine fits in the timeout of the invocation after it)
+    const runtime = runtimeFactory([functionSpecFactory('slow', 'sleeper', { timeoutSeconds: 2 })]);
 
     // Act
-    const timedOut = await runtime.invoke('slow', { sleepMs: 3_000 });
+    const timedOut = await runtime.invoke('slow', { sleepMs: 6_000 });
     const next = await runtime.invoke('slow', { sleepMs: 0 });
 
     // Assess
-    expect(timedOut).toStrictEqual({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds', durationMs: 1_000 });
+    expect(timedOut).toStrictEqual({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 2.00 seconds', durationMs: 2_000 });
     expect(payloadOf(next)).toMatchObject({ invocations: 1 });
     expect(runtime.stats('slow')).toMatchObject({ coldStarts: 2, invocations: 2, environments: 1 });
   });
