@@ -371,7 +371,7 @@ export abstract class StreamEventSource<R, E> {
     const settled = first.then((firstResult) => race.settle({ first: firstResult, retry }));
     this.loops.push(settled);
     const { startedAt: _startedAt, endedAt: _endedAt, ...result } = retry;
-    return result as InvokeResult;
+    return result;
   }
 
   /**
