@@ -112,8 +112,12 @@ function recorderFactory(sleepMs: number) {
     memorySize: 128,
     environment: { SLEEP_MS: String(sleepMs) },
   };
-  const runtime = new LocalLambdaRuntime([spec], { edgeUrl: 'http://127.0.0.1:1' });
+  // The recorder logs `started <first label>` as each invocation begins, inside its worker.
+  const started = new Map<string, () => void>();
+  const runtime = new LocalLambdaRuntime([spec], { edgeUrl: 'http://127.0.0.1:1', onLogLine: (_name, line) => started.get(line)?.() });
   cleanups.push(() => runtime.stop());
+  /** Resolves once an invocation whose first record is `label` is running in its worker. */
+  const startedWith = (label: string) => new Promise<void>((resolve) => started.set(`started ${label}`, resolve));
   const invocations: Invocation[] = [];
   const invoke = async (functionName: string, event: unknown): Promise<InvokeResult> => {
     const result = await runtime.invoke(functionName, event);
@@ -121,7 +125,7 @@ function recorderFactory(sleepMs: number) {
     invocations.push(result.payload as Invocation);
     return result;
   };
-  return { runtime, invocations, invoke };
+  return { runtime, invocations, invoke, startedWith };
 }
 
 /** An AWS::Lambda::EventSourceMapping as provisionStack hands it over. */
@@ -141,7 +145,7 @@ const noDestination = (): string => {
 
 /** The recorder behind a Kinesis mapping on the stream. */
 async function mappingFactory(stream: { arn: string }, { sleepMs, batchSize }: { sleepMs: number; batchSize: number }) {
-  const { runtime, invocations, invoke } = recorderFactory(sleepMs);
+  const { runtime, invocations, invoke, startedWith } = recorderFactory(sleepMs);
   const source = new KinesisEventSource(mappingSpecFactory(stream.arn, batchSize), {
     kinesis,
     sqs,
@@ -151,7 +155,7 @@ async function mappingFactory(stream: { arn: string }, { sleepMs, batchSize }: {
     shardDiscoveryIntervalMs: 200,
   });
   cleanups.push(() => source.stop());
-  return { runtime, source, invocations, start: () => source.start() };
+  return { runtime, source, invocations, startedWith, start: () => source.start() };
 }
 
 /** Most invocations running at one instant, from the workers' own start and end times. */
@@ -285,8 +289,9 @@ describe('Kinesis event source mapping: concurrency as on Lambda', () => {
     // Prepare
     const stream = await streamFactory(1);
     const [shard] = await openShards(stream.name);
-    const { source, invocations, start } = await mappingFactory(stream, { sleepMs: 400, batchSize: 5 });
-    const race = source.raceNextBatch(shard!.ShardId!, 100);
+    // The retry starts once the first is running in its worker; 2 s each, so they overlap even on a busy machine
+    const { source, invocations, startedWith, start } = await mappingFactory(stream, { sleepMs: 2_000, batchSize: 5 });
+    const race = source.raceNextBatch(shard!.ShardId!, startedWith('r-00'));
 
     // Act
     await start();
