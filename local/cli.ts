@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud, type LocalCloud } from './cloud';
 import { runClickSimulator } from '../simulator/run';
+import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
 
 export const START_HELP = `Usage: npm start [-- options]
 
@@ -141,6 +142,7 @@ export class StatusLine {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  silenceSdkNodeWarningForTools();
   let options: StartOptions | 'help';
   try {
     options = parseStartArgs(argv);
