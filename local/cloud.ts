@@ -7,7 +7,7 @@ import type { DashboardConfig } from '../contracts/dashboard';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { LOCAL_CLOUD_STATE_FILE, type LocalCloudState } from '../contracts/local-cloud';
 import { DashboardEnv } from '../lambdas/dashboard/settings';
-import { createWatershedApp } from '../lib/app';
+import { CLICKS_SHARDS_CONTEXT, createWatershedApp } from '../lib/app';
 import { STACK_NAME } from '../lib/names';
 import { LOCAL_ACCOUNT_ID, localClientConfig } from './clients';
 import { LocalWebSocketGateway } from './apigateway/websocket-gateway';
@@ -38,6 +38,8 @@ export interface LocalCloudOptions {
   assemblyDirectory?: string;
   /** Port of the dashboard web app (on 127.0.0.1); 0 picks a free one. @default 3000 */
   dashboardPort?: number;
+  /** Shards of the clicks stream, set in the synthesized template (context `clicksShards`). @default 1 */
+  clicksShards?: number;
   log?: LogFn;
 }
 
@@ -70,10 +72,13 @@ export interface LocalCloud {
 }
 
 /** Synthesizes the CDK app in-process, with the asset metadata the local cloud needs. */
-export function synthesize(assemblyDirectory: string): string {
+export function synthesize(assemblyDirectory: string, options: { clicksShards?: number } = {}): string {
   const { app, stack } = createWatershedApp({
     outdir: assemblyDirectory,
-    context: { 'aws:cdk:enable-asset-metadata': true },
+    context: {
+      'aws:cdk:enable-asset-metadata': true,
+      ...(options.clicksShards === undefined ? {} : { [CLICKS_SHARDS_CONTEXT]: options.clicksShards }),
+    },
     validateTemplate: false,
   });
   app.synth();
@@ -97,7 +102,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   let started = Date.now();
   const [templatePath, services] = await Promise.all([
-    Promise.resolve().then(() => synthesize(assemblyDirectory)),
+    Promise.resolve().then(() => synthesize(assemblyDirectory, { clicksShards: options.clicksShards })),
     startServices({ edgePort: options.edgePort ?? 4566, kinesisEngine: options.kinesisEngine ?? 'kinesalite', persistDir: options.persistDirectory, log }),
   ]);
   log(`synthesized ${STACK_NAME} and started the emulators in ${Date.now() - started} ms`);
