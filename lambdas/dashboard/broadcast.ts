@@ -43,7 +43,7 @@ export function toWindowChange(record: DynamoDBRecord): WindowChange {
   };
 }
 
-interface BroadcastTally {
+export interface BroadcastTally {
   connections: number;
   sent: number;
   gone: number;
@@ -121,16 +121,27 @@ export async function broadcastWindowChanges(
 }
 
 async function broadcast(windows: WindowCount[], nowMs: number, deps: BroadcasterDependencies): Promise<BroadcastTally> {
-  const tally: BroadcastTally = { connections: 0, sent: 0, gone: 0, failed: 0 };
-  if (windows.length === 0) return tally;
+  if (windows.length === 0) return { connections: 0, sent: 0, gone: 0, failed: 0 };
 
   const sentAt = new Date(nowMs).toISOString();
   const envelope = (part: WindowCount[]): WindowsMessage => ({ v: PROTOCOL_VERSION, type: 'windows', sentAt, windows: part });
   const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES);
   reportOversized(oversized, deps);
-  if (payloads.length === 0) return tally;
+  return postToSubscribers(payloads, nowMs, deps);
+}
 
-  // Throws (failing the batch, which is retried) if the table cannot be read: nobody got the update.
+/**
+ * Posts `payloads`, in order, to every subscribed connection, `postConcurrency` connections at a
+ * time. Connections that answer 410 are deleted; other failed posts are logged and counted.
+ * Throws only if the connections table cannot be read: then nobody got the messages.
+ */
+export async function postToSubscribers(
+  payloads: readonly string[],
+  nowMs: number,
+  deps: Pick<BroadcasterDependencies, 'connections' | 'post' | 'settings' | 'logger'>,
+): Promise<BroadcastTally> {
+  const tally: BroadcastTally = { connections: 0, sent: 0, gone: 0, failed: 0 };
+  if (payloads.length === 0) return tally;
   const connectionIds = await deps.connections.subscribedConnectionIds(nowMs);
   tally.connections = connectionIds.length;
 
@@ -157,7 +168,7 @@ async function broadcast(windows: WindowCount[], nowMs: number, deps: Broadcaste
 }
 
 /** A failed delete is logged, not thrown: the next broadcast's 410, or the TTL, removes the item. */
-async function deleteGone(connectionId: string, deps: BroadcasterDependencies): Promise<void> {
+async function deleteGone(connectionId: string, deps: Pick<BroadcasterDependencies, 'connections' | 'logger'>): Promise<void> {
   try {
     await deps.connections.delete(connectionId);
   } catch (error) {

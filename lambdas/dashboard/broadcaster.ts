@@ -1,26 +1,9 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { broadcastWindowChanges, type BroadcasterDependencies } from './broadcast';
-import { documentClient, managementApiClient } from './clients';
-import { ConnectionStore } from './connection-store';
-import { postToConnection } from './management-api';
-import { BroadcasterSettings, requireManagementApiEndpoint, settingsFromEnv } from './settings';
+import { broadcastWindowChanges } from './broadcast';
+import { broadcasterDependenciesFromEnv } from './broadcaster-dependencies';
 
 // Created once per cold start; the handler only wires them in.
-const settings = settingsFromEnv(BroadcasterSettings, 'broadcaster');
-requireManagementApiEndpoint();
-const tracer = new Tracer();
-const management = managementApiClient(tracer);
-const dependencies: BroadcasterDependencies = {
-  connections: new ConnectionStore(documentClient(tracer), settings.connectionsTableName),
-  post: (connectionId, payload) => postToConnection(management, connectionId, payload),
-  settings,
-  logger: new Logger(),
-  metrics: new Metrics(),
-  now: Date.now,
-};
+const dependencies = broadcasterDependenciesFromEnv('broadcaster');
 
 /** DynamoDB Streams of the window table -> every subscribed dashboard connection. */
 export const handler = (event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> =>
