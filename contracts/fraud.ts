@@ -156,11 +156,11 @@ export const DEFAULT_SCORING_CONFIG: ScoringConfig = ScoringConfig.parse({
   model: {
     bias: -6,
     weights: {
-      amountZScore: 0.9,
+      amountZScore: 0.5,
       largeFirstOrder: 1.6,
       newIpForUser: 2.2,
-      ipSharedByUsers: 1.1,
-      userVelocity10m: 0.45,
+      ipSharedByUsers: 1.8,
+      userVelocity10m: 2,
       ipVelocity10m: 0.12,
       shortWindowSpendRatio: 0.15,
       quantityAnomaly: 0.8,
@@ -169,8 +169,9 @@ export const DEFAULT_SCORING_CONFIG: ScoringConfig = ScoringConfig.parse({
   },
   thresholds: { review: 0.5, block: 0.9 },
   rules: [
-    { name: 'card-testing-burst', feature: 'userVelocity10m', atLeast: 8, decision: 'BLOCK' },
-    { name: 'ip-shared-by-many-users', feature: 'ipSharedByUsers', atLeast: 4, decision: 'REVIEW' },
+    { name: 'card-testing-burst', feature: 'userVelocity10m', atLeast: 3, decision: 'BLOCK' },
+    { name: 'ip-shared-by-many-users', feature: 'ipSharedByUsers', atLeast: 3, decision: 'REVIEW' },
+    { name: 'ip-ring', feature: 'ipSharedByUsers', atLeast: 6, decision: 'BLOCK' },
   ],
   features: { minOrdersForHistory: 3, largeFirstOrderAmount: 1000, maxUsualQuantity: 20, maxUsualLines: 30 },
   totalTolerance: 0.02,

@@ -131,18 +131,19 @@ describe('scoring', () => {
   });
 
   it('hard rules raise the decision and lead the reasons', () => {
-    const verdict = scoreFeatures(only('userVelocity10m', 8), config);
+    const verdict = scoreFeatures(only('userVelocity10m', 3), config);
     expect(verdict.decision).toBe('BLOCK');
-    expect(verdict.reasons[0]).toMatchObject({ feature: 'userVelocity10m', value: 8, rule: 'card-testing-burst' });
-    expect(scoreFeatures(only('ipSharedByUsers', 4), config).decision).toBe('REVIEW');
+    expect(verdict.reasons[0]).toMatchObject({ feature: 'userVelocity10m', value: 3, rule: 'card-testing-burst' });
+    expect(scoreFeatures({ ...zeroFeatures, ipSharedByUsers: 3 }, { ...config, model: { ...config.model, weights: { ...config.model.weights, ipSharedByUsers: 0 } } }).decision).toBe('REVIEW');
+    expect(scoreFeatures(only('ipSharedByUsers', 6), config)).toMatchObject({ decision: 'BLOCK', reasons: [{ rule: 'ip-ring' }] });
   });
 
   it('thresholds decide when no rule fires; reasons are the largest contributions, with values and text', () => {
-    const verdict = scoreFeatures({ ...zeroFeatures, amountZScore: 6, newIpForUser: 1 }, config);
-    expect(verdict.score).toBeCloseTo(1 / (1 + Math.exp(-(-6 + 0.9 * 6 + 2.2))), 6);
+    const verdict = scoreFeatures({ ...zeroFeatures, amountZScore: 8, newIpForUser: 1 }, config);
+    expect(verdict.score).toBeCloseTo(1 / (1 + Math.exp(-(-6 + 0.5 * 8 + 2.2))), 6);
     expect(verdict.decision).toBe('REVIEW');
     expect(verdict.reasons).toStrictEqual([
-      { feature: 'amountZScore', value: 6, contribution: 5.4, text: "amount 6.0 standard deviations above this user's mean" },
+      { feature: 'amountZScore', value: 8, contribution: 4, text: "amount 8.0 standard deviations above this user's mean" },
       { feature: 'newIpForUser', value: 1, contribution: 2.2, text: "IP address not among this user's recent ones" },
     ]);
   });

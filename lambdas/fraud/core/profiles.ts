@@ -47,6 +47,20 @@ export function windowTotals(recent: readonly (readonly [number, number])[], at:
   return { orders, spend };
 }
 
+/**
+ * A new list: the entries after `horizon` plus `entry`, oldest first, at most `limit` (the oldest go).
+ * Orders mostly arrive in time order, so the sort runs only for an out-of-order one.
+ */
+function appendInTimeOrder<T extends readonly [number, ...unknown[]]>(entries: readonly T[], entry: T, horizon: number, limit: number): T[] {
+  let first = 0;
+  while (first < entries.length && entries[first]![0] <= horizon) first++;
+  const next = entries.slice(first);
+  const outOfOrder = next.length > 0 && next[next.length - 1]![0] > entry[0];
+  next.push(entry);
+  if (outOfOrder) next.sort((a, b) => a[0] - b[0]);
+  return next.length > limit ? next.slice(next.length - limit) : next;
+}
+
 export interface ScoredOrderFacts {
   userId: string;
   orderId: string;
@@ -61,9 +75,7 @@ export function applyOrderToUser(before: UserProfile | undefined, order: ScoredO
   const stats = welford(before?.orderCount ?? 0, before?.meanAmount ?? 0, before?.m2 ?? 0, order.amountBase);
   const lastSeen = Math.max(before?.lastSeen ?? order.at, order.at);
   const horizon = lastSeen - DAY_MS;
-  const recent = [...(before?.recent ?? []).filter(([time]) => time > horizon), [order.at, order.amountBase] as [number, number]]
-    .sort((a, b) => a[0] - b[0])
-    .slice(-USER_RECENT_LIMIT);
+  const recent = appendInTimeOrder(before?.recent ?? [], [order.at, order.amountBase] as [number, number], horizon, USER_RECENT_LIMIT);
   const recentIps = [order.ipAddress, ...(before?.recentIps ?? []).filter((ip) => ip !== order.ipAddress)].slice(0, RECENT_IPS_LIMIT);
   const tenMinutes = windowTotals(recent, lastSeen, TEN_MINUTES_MS);
   const hour = windowTotals(recent, lastSeen, HOUR_MS);
@@ -95,9 +107,7 @@ export const ipActivityKey = (ipAddress: string, shardKey: string) => ({ pk: `ip
 /** One shard's activity for an IP after one more order. */
 export function applyOrderToIp(before: IpShardActivity | undefined, order: ScoredOrderFacts, shardKey: string): IpShardActivity {
   const newest = Math.max(order.at, before?.recent.at(-1)?.[0] ?? order.at);
-  const recent = [...(before?.recent ?? []).filter(([time]) => time > newest - HOUR_MS), [order.at, order.userId, order.orderId] as [number, string, string]]
-    .sort((a, b) => a[0] - b[0])
-    .slice(-IP_RECENT_LIMIT);
+  const recent = appendInTimeOrder(before?.recent ?? [], [order.at, order.userId, order.orderId] as [number, string, string], newest - HOUR_MS, IP_RECENT_LIMIT);
   return {
     ...ipActivityKey(order.ipAddress, shardKey),
     ipAddress: order.ipAddress,

@@ -87,10 +87,15 @@ export function scoreFeatures(features: Features, config: ScoringConfig): Verdic
   }
   const score = 1 / (1 + Math.exp(-logit));
   let decision: DecisionOutcome = score >= config.thresholds.block ? 'BLOCK' : score >= config.thresholds.review ? 'REVIEW' : 'ALLOW';
+  // Per feature, the most severe rule that fired (the first of equals) names the reason.
   const fired = new Map<FeatureName, string>();
+  const firedSeverity = new Map<FeatureName, number>();
   for (const rule of config.rules) {
     if (features[rule.feature] < rule.atLeast) continue;
-    if (!fired.has(rule.feature)) fired.set(rule.feature, rule.name);
+    if ((firedSeverity.get(rule.feature) ?? 0) < SEVERITY[rule.decision]) {
+      fired.set(rule.feature, rule.name);
+      firedSeverity.set(rule.feature, SEVERITY[rule.decision]);
+    }
     if (SEVERITY[rule.decision] > SEVERITY[decision]) decision = rule.decision;
   }
   const ranked = contributions
