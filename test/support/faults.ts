@@ -8,11 +8,21 @@ export type FaultDecision = 'pass' | 'drop';
  * An edge route that forwards to an HTTP/1.1 upstream but lets a test act after the upstream has
  * handled a request and before the caller hears back, e.g. kill the caller at that moment.
  */
-export function faultInjectingRoute(upstream: string, afterResponse: (target: string) => Promise<FaultDecision>): EdgeHandler {
+export function faultInjectingRoute(
+  upstream: string,
+  afterResponse: (target: string) => Promise<FaultDecision>,
+  /** Called first: 'fail' answers 500 without forwarding, so the request has no effect. */
+  beforeRequest: (target: string) => 'forward' | 'fail' = () => 'forward',
+): EdgeHandler {
   return async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
+    if (beforeRequest(String(req.headers['x-amz-target'] ?? '')) === 'fail') {
+      res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'injected fault: not applied' }));
+      return;
+    }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (!name.startsWith(':') && typeof value === 'string' && name !== 'connection') headers[name] = value;

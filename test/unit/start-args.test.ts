@@ -13,6 +13,7 @@ describe('npm start arguments', () => {
       duplicates: 0.01,
       late: 0.005,
       malformed: 0.005,
+      orderRate: 20,
     });
   });
 
@@ -24,6 +25,7 @@ describe('npm start arguments', () => {
     [['--dashboard-port', '0'], { dashboardPort: 0 }],
     [['--kinesis-engine', 'kinesis-local'], { kinesisEngine: 'kinesis-local' }],
     [['--rate', '1000', '--late', '0'], { rate: 1000, late: 0 }],
+    [['--order-rate', '200'], { orderRate: 200 }],
   ])('reads %j', (argv, expected) => {
     expect(parseStartArgs(argv)).toMatchObject(expected);
   });
