@@ -200,7 +200,8 @@ export class FraudPipeline extends Construct {
       description: 'Scores each order from user and IP profiles with the active configuration, exactly once',
       service: FRAUD_SERVICES.scorer,
       memorySize: 512,
-      timeout: Duration.seconds(30),
+      // Far above what a batch takes on AWS (well under a second); the local cloud on a busy machine is slower.
+      timeout: Duration.seconds(60),
       environment: {
         [FraudScorerEnv.maxOrderBytes]: String(props.maxOrderBytes ?? FRAUD_DEFAULTS.maxOrderBytes),
         [FraudScorerEnv.configMaxAgeSeconds]: String(props.configMaxAge?.toSeconds() ?? FRAUD_DEFAULTS.configMaxAgeSeconds),

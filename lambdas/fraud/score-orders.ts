@@ -75,7 +75,7 @@ export async function scoreShardBatch(records: KinesisStreamRecord[], context: C
     const configs = await deps.configs.current(nowMs);
     const checkpoint = await deps.store.loadCheckpoint(shard);
     let batch = decodeBatch(readable, checkpoint, deps.settings, configs.active);
-    const loaded: LoadedProfiles = await deps.store.loadProfiles(loadKeys(batch));
+    const loaded: LoadedProfiles = await deps.store.loadProfiles(shard, loadKeys(batch));
     const planSettings = { ...deps.settings, shardKey: shardKeyOf(shard), shardId: shard.shardId, nowMs };
     let plan = planBatch(batch, loaded, configs, planSettings);
 

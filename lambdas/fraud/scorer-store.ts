@@ -2,15 +2,15 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   GetCommand,
-  QueryCommand,
   TransactWriteCommand,
+  type BatchGetCommandInput,
+  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { IpShardActivity, UserProfile } from '../../contracts/fraud';
 import type { ShardRef } from '../clickstream/shard-store';
-import { forEachWithConcurrency } from '../dashboard/core/concurrency';
 import type { LoadedProfiles, ScoringCommit } from './core/plan';
-import { DAY_MS } from './core/profiles';
+import { DAY_MS, ipActivityKey } from './core/profiles';
 
 export interface ScorerStoreConfig {
   decisionsTableName: string;
@@ -26,11 +26,14 @@ export class ScorerConflictError extends Error {
 /** `<stream ARN>#<shard id>`: sequence numbers and IP activity items are per shard. */
 export const shardKeyOf = (shard: ShardRef): string => `${shard.streamArn}#${shard.shardId}`;
 const checkpointKey = (shard: ShardRef) => ({ pk: `checkpoint#${shardKeyOf(shard)}`, sk: 'checkpoint' });
+/**
+ * Every shard of a stream that has committed: each shard adds itself with its first commit. Readers
+ * get an IP's items from all shards with BatchGetItem by key, instead of one Query per IP.
+ */
+const shardRegistryKey = (streamArn: string) => ({ pk: `shards#${streamArn}`, sk: 'shards' });
 
 /** BatchGetItem takes at most 100 keys. */
 const BATCH_GET_KEYS = 100;
-/** IP queries in flight while loading a batch. */
-const IP_QUERY_CONCURRENCY = 16;
 /** An IP item nobody wrote for this long is deleted by TTL; its hour of activity is long over. */
 const IP_ACTIVITY_TTL_MS = 2 * DAY_MS;
 
@@ -38,7 +41,8 @@ const IP_ACTIVITY_TTL_MS = 2 * DAY_MS;
  * The scorer's DynamoDB state. Every commit is one transaction of the shard's checkpoint (guarded
  * by the checkpoint the batch started from), the new decisions (each guarded by not existing), and
  * the profiles they changed. Writes to a user or to this shard's IP items come only from this
- * shard, serialised by the checkpoint, so no two shards ever contend for an item.
+ * shard, serialised by the checkpoint, so no two shards ever contend for an item (but for the shard
+ * registry, which each shard updates once, with its first commit).
  */
 export class ScorerStore {
   constructor(
@@ -51,11 +55,11 @@ export class ScorerStore {
     return Item?.sequenceNumber as string | undefined;
   }
 
-  async loadProfiles(keys: { userIds: string[]; ipAddresses: string[]; orderIds: string[] }): Promise<LoadedProfiles> {
+  async loadProfiles(shard: ShardRef, keys: { userIds: string[]; ipAddresses: string[]; orderIds: string[] }): Promise<LoadedProfiles> {
     const [users, decided, ipActivities] = await Promise.all([
-      this.batchGet(this.config.profilesTableName, 'userId', keys.userIds, 'userId, orderCount, totalAmount, meanAmount, m2, varianceAmount, maxAmount, firstSeen, lastSeen, recentIps, recent, spend10m, spend1h, spend1d, orders10m, orders1h, orders1d'),
-      this.batchGet(this.config.decisionsTableName, 'orderId', keys.orderIds, 'orderId'),
-      this.queryIps(keys.ipAddresses),
+      this.batchGet(this.config.profilesTableName, keys.userIds.map((userId) => ({ userId }))),
+      this.batchGet(this.config.decisionsTableName, keys.orderIds.map((orderId) => ({ orderId })), 'orderId'),
+      this.loadIpActivities(shard, keys.ipAddresses),
     ]);
     return {
       users: new Map(users.map((item) => [String(item.userId), UserProfile.parse(item)])),
@@ -80,6 +84,10 @@ export class ScorerStore {
                   : { ConditionExpression: 'sequenceNumber = :from', ExpressionAttributeValues: { ':from': from } }),
               },
             },
+            // A shard's first commit registers it, so other shards read its IP items from then on.
+            ...(from === undefined
+              ? [{ Update: { TableName: stateTableName, Key: shardRegistryKey(shard.streamArn), UpdateExpression: 'ADD shardKeys :shard', ExpressionAttributeValues: { ':shard': new Set([shardKeyOf(shard)]) } } }]
+              : []),
             ...commit.decisions.map((decision) => ({
               Put: { TableName: decisionsTableName, Item: decision, ConditionExpression: 'attribute_not_exists(orderId)' },
             })),
@@ -104,41 +112,37 @@ export class ScorerStore {
     }
   }
 
-  private async batchGet(tableName: string, key: string, ids: readonly string[], projection: string): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
-    for (let start = 0; start < ids.length; start += BATCH_GET_KEYS) {
-      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean; ProjectionExpression: string }> | undefined = {
-        [tableName]: { Keys: ids.slice(start, start + BATCH_GET_KEYS).map((id) => ({ [key]: id })), ConsistentRead: true, ProjectionExpression: projection },
-      };
-      while (request !== undefined && Object.keys(request).length > 0) {
-        const output = await this.ddb.send(new BatchGetCommand({ RequestItems: request }));
-        items.push(...(output.Responses?.[tableName] ?? []));
-        request = output.UnprocessedKeys as typeof request;
-      }
-    }
-    return items;
+  /** BatchGetItem in chunks of 100 keys, in parallel, retrying unprocessed keys. */
+  private async batchGet(tableName: string, keys: readonly Record<string, unknown>[], projection?: string): Promise<Record<string, unknown>[]> {
+    const chunks: Record<string, unknown>[][] = [];
+    for (let start = 0; start < keys.length; start += BATCH_GET_KEYS) chunks.push(keys.slice(start, start + BATCH_GET_KEYS));
+    const pages = await Promise.all(
+      chunks.map(async (chunk) => {
+        const items: Record<string, unknown>[] = [];
+        let request: BatchGetCommandInput['RequestItems'] = { [tableName]: { Keys: chunk, ConsistentRead: true, ...(projection === undefined ? {} : { ProjectionExpression: projection }) } };
+        while (request !== undefined && Object.keys(request).length > 0) {
+          const output: BatchGetCommandOutput = await this.ddb.send(new BatchGetCommand({ RequestItems: request }));
+          items.push(...(output.Responses?.[tableName] ?? []));
+          request = output.UnprocessedKeys;
+        }
+        return items;
+      }),
+    );
+    return pages.flat();
   }
 
-  private async queryIps(ipAddresses: readonly string[]): Promise<Map<string, IpShardActivity[]>> {
-    const activities = new Map<string, IpShardActivity[]>();
-    await forEachWithConcurrency(ipAddresses, IP_QUERY_CONCURRENCY, async (ipAddress) => {
-      const found: IpShardActivity[] = [];
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.ddb.send(
-          new QueryCommand({
-            TableName: this.config.stateTableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': `ip#${ipAddress}` },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        found.push(...(page.Items ?? []).map((item) => IpShardActivity.parse(item)));
-        startKey = page.LastEvaluatedKey;
-      } while (startKey !== undefined);
-      activities.set(ipAddress, found);
-    });
+  /** Every registered shard's item for each IP (this shard's included, even before it registered). */
+  private async loadIpActivities(shard: ShardRef, ipAddresses: readonly string[]): Promise<Map<string, IpShardActivity[]>> {
+    const activities = new Map<string, IpShardActivity[]>(ipAddresses.map((ip) => [ip, []]));
+    if (ipAddresses.length === 0) return activities;
+    const { Item } = await this.ddb.send(new GetCommand({ TableName: this.config.stateTableName, Key: shardRegistryKey(shard.streamArn), ConsistentRead: true }));
+    const shardKeys = new Set<string>((Item?.shardKeys as Set<string> | undefined) ?? []);
+    shardKeys.add(shardKeyOf(shard));
+    const keys = ipAddresses.flatMap((ip) => [...shardKeys].map((shardKey) => ipActivityKey(ip, shardKey)));
+    for (const item of await this.batchGet(this.config.stateTableName, keys)) {
+      const activity = IpShardActivity.parse(item);
+      activities.get(activity.ipAddress)?.push(activity);
+    }
     return activities;
   }
 }
