@@ -69,5 +69,5 @@ export function settingsFromVariables<S extends z.ZodObject>(
     });
     throw new ConfigurationError(`Invalid ${what} configuration: ${problems.join('; ')}`);
   }
-  return parsed.data as z.infer<S>;
+  return parsed.data;
 }

@@ -114,14 +114,15 @@ export interface FraudPipelineProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
-export interface FraudAlarms {
+// A type alias, not an interface, so `Object.values(alarms)` is typed `Alarm[]`, not `any[]`.
+export type FraudAlarms = {
   readonly iteratorAge: cloudwatch.Alarm;
   readonly errors: cloudwatch.Alarm;
   readonly deadLetterQueueDepth: cloudwatch.Alarm;
   readonly failedBatchQueueDepth: cloudwatch.Alarm;
   /** p99 from an order's arrival on the stream to its decision above 1 s. */
   readonly decisionLatency: cloudwatch.Alarm;
-}
+};
 
 /**
  * Fraud scoring: the `orders` stream, the scorer that enriches each order from per-user and
