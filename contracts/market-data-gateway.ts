@@ -156,3 +156,52 @@ export const GATEWAY_METRICS = {
   sequenceGaps: 'SequenceGaps',
   restPollFailures: 'RestPollFailures',
 } as const;
+
+/** Keys of the venue secret (Secrets Manager) that the task definition maps to variables. */
+export const VENUE_SECRET_KEYS = { fixPassword: 'fixPassword', restApiKey: 'restApiKey' } as const;
+
+/** How the REST venue simulator's body maps to ticks (simulator/venues/rest-venue.ts). */
+export const DEMO_REST_MAPPING = {
+  quotes: 'quotes',
+  id: 'id',
+  symbol: 'symbol',
+  bidPrice: 'bid',
+  bidSize: 'bidSize',
+  askPrice: 'ask',
+  askSize: 'askSize',
+  lastPrice: 'last',
+  lastSize: 'lastSize',
+  eventTime: 'ts',
+} as const satisfies RestMapping;
+
+/** Where `npm start` runs the venue simulators, and so where the default configuration points. */
+export const DEMO_VENUES = { fixHost: '127.0.0.1', fixPort: 9878, restPort: 9879, fixTargetCompId: 'DEMO-VENUE', fixSenderCompId: 'WATERSHED' } as const;
+
+/**
+ * The construct's default configuration: one FIX session and one REST feed on the venue simulators
+ * that the local cloud runs. A deployment to AWS passes its real venues instead.
+ */
+export const DEMO_GATEWAY_CONFIG: GatewayConfigInput = {
+  fixSessions: [
+    {
+      name: 'demo-fix',
+      host: DEMO_VENUES.fixHost,
+      port: DEMO_VENUES.fixPort,
+      senderCompId: DEMO_VENUES.fixSenderCompId,
+      targetCompId: DEMO_VENUES.fixTargetCompId,
+      heartbeatSeconds: 10,
+      symbols: ['EUR/USD', 'GBP/USD', 'USD/JPY'],
+      passwordEnv: 'FIX_PASSWORD',
+    },
+  ],
+  restFeeds: [
+    {
+      name: 'demo-rest',
+      url: `http://127.0.0.1:${DEMO_VENUES.restPort}/quotes`,
+      intervalMs: 1_000,
+      timeoutMs: 2_000,
+      apiKeyEnv: 'REST_API_KEY',
+      mapping: DEMO_REST_MAPPING,
+    },
+  ],
+};

@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
 import { LiveDashboard, type LiveDashboardProps } from './live-dashboard';
+import { MarketDataGateway, type MarketDataGatewayProps } from './market-data-gateway';
 
 export interface WatershedStackProps extends StackProps {
   /**
@@ -18,6 +19,12 @@ export interface WatershedStackProps extends StackProps {
    * @default - the LiveDashboard defaults
    */
   readonly liveDashboard?: Omit<LiveDashboardProps, 'windowTable' | 'allowedLateness'>;
+
+  /**
+   * Settings of the market-data gateway (FIX sessions, REST feeds, VPC).
+   * @default - the MarketDataGateway defaults: the local venue simulators
+   */
+  readonly marketData?: MarketDataGatewayProps;
 }
 
 /**
@@ -27,6 +34,7 @@ export interface WatershedStackProps extends StackProps {
 export class WatershedStack extends Stack {
   public readonly clickstream: ClickstreamPipeline;
   public readonly liveDashboard: LiveDashboard;
+  public readonly marketData: MarketDataGateway;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
@@ -87,6 +95,25 @@ export class WatershedStack extends Stack {
     new CfnOutput(this, 'ConnectionsTableName', {
       description: 'Open WebSocket connections of the live dashboard',
       value: live.connectionsTable.tableName,
+    });
+
+    this.marketData = new MarketDataGateway(this, 'MarketData', props.marketData);
+    new CfnOutput(this, 'MarketDataStreamName', {
+      description: 'Kinesis stream of MarketTick JSON (partition key: symbol) from the market-data gateway',
+      value: this.marketData.stream.streamName,
+    });
+    new CfnOutput(this, 'MarketDataStreamArn', { value: this.marketData.stream.streamArn });
+    new CfnOutput(this, 'GatewaySessionTableName', {
+      description: 'FIX session sequence numbers of the market-data gateway',
+      value: this.marketData.sessionTable.tableName,
+    });
+    new CfnOutput(this, 'GatewayDeadLetterQueueUrl', {
+      description: 'Market-data input the gateway could not turn into ticks, with the reason',
+      value: this.marketData.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'GatewayVenueSecretArn', {
+      description: 'Venue credentials of the gateway (fixPassword, restApiKey): put the real values here',
+      value: this.marketData.venueSecret.secretArn,
     });
 
     this.dashboard = this.createDashboard();

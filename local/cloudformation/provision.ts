@@ -16,6 +16,7 @@ import {
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from '../clients';
+import { ContainerServiceCollector, LocalSecrets, networkRecord, type ContainerServiceSpec } from './containers';
 import {
   dependencyOrder,
   IntrinsicResolver,
@@ -99,6 +100,8 @@ export interface ProvisionedStack {
   eventSourceMappings: EventSourceMappingSpec[];
   webSocketApis: WebSocketApiSpec[];
   userPools: UserPoolSpec[];
+  /** ECS services, each to run as supervised local processes (local/containers). */
+  containerServices: ContainerServiceSpec[];
   /** Logical id -> what the resource became locally, for status output and tests. */
   resources: Map<string, ResourceAttributes & { type: string; note?: string }>;
 }
@@ -169,6 +172,8 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
   const webSocket = new WebSocketApiCollector(options.publicEdgeUrl ?? options.edgeUrl);
   const userPools: UserPoolSpec[] = [];
   const providers = customResourceProviders(template);
+  const secrets = new LocalSecrets();
+  const containers = new ContainerServiceCollector(secrets, region, account);
   const physicalName = (logicalId: string, explicit: unknown, maxLength = 128) =>
     explicit === undefined ? `${stackName}-${logicalId}`.slice(0, maxLength) : resolver.resolveString(explicit, `${logicalId} name`);
 
@@ -319,12 +324,39 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
         case 'AWS::IAM::Role':
           record(physicalName(logicalId, props.RoleName, 64), { Arn: `arn:aws:iam::${account}:role/${physicalName(logicalId, props.RoleName, 64)}` }, 'IAM is not enforced locally');
           break;
+        case 'AWS::SecretsManager::Secret': {
+          const arn = secrets.create(props, physicalName(logicalId, props.Name, 256), region, account);
+          record(arn, { Id: arn }, 'local secret: its value generated from GenerateSecretString, given to the containers that name it');
+          log(`  secret          ${arn.split(':').at(-1)}`);
+          break;
+        }
+        case 'AWS::ECS::Cluster': {
+          const name = physicalName(logicalId, props.ClusterName, 255);
+          record(name, { Arn: `arn:aws:ecs:${region}:${account}:cluster/${name}` }, 'services run as local processes');
+          break;
+        }
+        case 'AWS::ECS::TaskDefinition': {
+          const arn = containers.addTaskDefinition(logicalId, props, physicalName(logicalId, props.Family, 255));
+          record(arn, { TaskDefinitionArn: arn });
+          break;
+        }
+        case 'AWS::ECS::Service': {
+          const spec = containers.addService(logicalId, props, physicalName(logicalId, props.ServiceName, 255));
+          record(spec.serviceArn, { Name: spec.serviceName, ServiceArn: spec.serviceArn }, 'runs as a supervised local process');
+          log(`  ecs service     ${spec.serviceName} (${spec.desiredCount} task: ${spec.containers.map((container) => container.command.join(' ')).join('; ')})`);
+          break;
+        }
         case 'AWS::SNS::Topic': {
           const name = physicalName(logicalId, props.TopicName, 256);
           record(`arn:aws:sns:${region}:${account}:${name}`, { TopicName: name, TopicArn: `arn:aws:sns:${region}:${account}:${name}` });
           break;
         }
         default: {
+          const network = networkRecord(resource.Type, logicalId);
+          if (network !== undefined) {
+            resources.set(logicalId, { ...network, type: resource.Type, note: 'networking is the host\'s own locally' });
+            break;
+          }
           const family = RECORDED_ONLY_PREFIXES.find(([prefix]) => resource.Type.startsWith(prefix));
           const custom = resource.Type.startsWith('Custom::') || resource.Type === 'AWS::CloudFormation::CustomResource';
           if (!RECORDED_ONLY.has(resource.Type) && family === undefined && !custom && !RECORDED_ONLY_NOTES.has(resource.Type)) {
@@ -341,7 +373,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
     for (const [key, output] of Object.entries(template.Outputs ?? {})) {
       outputs[key] = webSocket.localizeUrl(String(resolver.resolve(output.Value)));
     }
-    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, resources };
+    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, containerServices: containers.services, resources };
   } finally {
     for (const client of [kinesis, dynamodb, sqs, s3]) client.destroy();
   }

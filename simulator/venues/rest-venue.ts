@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as z from 'zod';
+import { DEMO_REST_MAPPING as REST_VENUE_MAPPING } from '../../contracts/market-data-gateway';
 import { RandomWalk, type Quote } from './random-walk';
 
 /**
@@ -19,19 +20,8 @@ export type RestFault = (typeof REST_FAULTS)[number];
 
 const ControlRequest = z.object({ fault: z.enum(REST_FAULTS), count: z.number().int().min(1).default(1) });
 
-/** The mapping (contracts GatewayConfig `restFeeds[].mapping`) that reads this venue's body. */
-export const REST_VENUE_MAPPING = {
-  quotes: 'quotes',
-  id: 'id',
-  symbol: 'symbol',
-  bidPrice: 'bid',
-  bidSize: 'bidSize',
-  askPrice: 'ask',
-  askSize: 'askSize',
-  lastPrice: 'last',
-  lastSize: 'lastSize',
-  eventTime: 'ts',
-} as const;
+/** The mapping that reads this venue's body (GatewayConfig `restFeeds[].mapping`). */
+export { REST_VENUE_MAPPING };
 
 export interface ServedQuote extends Quote {
   /** `<symbol>@<version>`: the REST tickId is `rest:<feed>:<id>`. */

@@ -24,6 +24,8 @@ describe('npm start arguments', () => {
     [['--dashboard-port', '0'], { dashboardPort: 0 }],
     [['--kinesis-engine', 'kinesis-local'], { kinesisEngine: 'kinesis-local' }],
     [['--rate', '1000', '--late', '0'], { rate: 1000, late: 0 }],
+    [['--fix', 'fix.example.com:9880'], { fix: { host: 'fix.example.com', port: 9880, senderCompId: undefined, targetCompId: undefined } }],
+    [['--fix', '10.0.0.5:5001', '--fix-sender', 'ME', '--fix-target', 'THEM'], { fix: { host: '10.0.0.5', port: 5001, senderCompId: 'ME', targetCompId: 'THEM' } }],
   ])('reads %j', (argv, expected) => {
     expect(parseStartArgs(argv)).toMatchObject(expected);
   });
@@ -39,6 +41,9 @@ describe('npm start arguments', () => {
     [['--duplicates', '2'], '--duplicates must be a number between 0 and 1. Received 2'],
     [['--kinesis-engine', 'kafka'], '--kinesis-engine must be one of kinesalite, kinesis-local. Received kafka'],
     [['stray'], 'Unexpected argument: stray'],
+    [['--fix', 'localhost'], '--fix must be HOST:PORT with a port from 1 to 65535. Received localhost'],
+    [['--fix', 'h:0'], '--fix must be HOST:PORT with a port from 1 to 65535. Received h:0'],
+    [['--fix-sender', 'ME'], '--fix-sender and --fix-target go with --fix HOST:PORT (the external acceptor)'],
   ])('rejects %j with a message that names the value', (argv, message) => {
     expect(() => parseStartArgs(argv)).toThrow(new StartUsageError(message));
   });
