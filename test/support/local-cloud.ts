@@ -6,12 +6,13 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ClickWindowItem } from '../../contracts/clickstream';
 import { localClientConfig } from '../../local/clients';
-import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../../local/cloud';
 
 /** A local cloud in a temporary directory on OS-picked ports, for one test file. */
-export async function startTestCloud(): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
+export async function startTestCloud(options: Pick<LocalCloudOptions, 'serviceEnvironment'> = {}): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
   const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
   const cloud = await startLocalCloud({
+    ...options,
     edgePort: 0,
     dashboardPort: 0,
     stateDirectory: join(directory, 'state'),
