@@ -226,7 +226,7 @@ export class MarketDataGateway extends Construct {
     this.alarms = this.createAlarms(props.minTicksPerFiveMinutes ?? 1);
     if (props.alarmTopic) {
       const action = new SnsAction(props.alarmTopic);
-      for (const alarm of Object.values(this.alarms)) alarm.addAlarmAction(action);
+      for (const alarm of [this.alarms.sessionDown, this.alarms.tickRate, this.alarms.deadLetterQueueDepth]) alarm.addAlarmAction(action);
     }
     this.acknowledgeNagFindings();
   }
