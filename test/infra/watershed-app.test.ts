@@ -30,7 +30,8 @@ function scratchDir(prefix: string): string {
 beforeAll(() => {
   ({ app, stack, template, outdir } = synthesizeWatershed());
   scratch.push(outdir);
-});
+  // Four bundled functions and a VPC under schema validation: minutes on a loaded 2-core machine.
+}, 300_000);
 
 afterAll(() => {
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
