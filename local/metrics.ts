@@ -52,6 +52,6 @@ export class EmfMetrics {
 
   /** A metric's running total and latest EMF document per value of one of its dimensions (e.g. per `Source`). */
   perDimension(metricName: string, dimension: string): Map<string, { total: number; latest: Record<string, unknown> }> {
-    return this.byDimension.get(metricName)?.get(dimension) ?? new Map();
+    return this.byDimension.get(metricName)?.get(dimension) ?? new Map<string, { total: number; latest: Record<string, unknown> }>();
   }
 }

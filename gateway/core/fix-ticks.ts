@@ -100,10 +100,8 @@ export function ticksFromMarketData(msgType: 'W' | 'X', message: FixMarketDataMe
       return reject('invalid-tick', `MDUpdateAction (279) ${action} is not new (0), change (1) or delete (2)`);
     }
     let price: number | null = null;
-    let size: number | null = null;
-    if (action === MD_UPDATE_ACTION.delete) {
-      size = 0;
-    } else {
+    let size: number | null = 0;
+    if (action !== MD_UPDATE_ACTION.delete) {
       if (entry.MDEntryPx === undefined) return reject('invalid-tick', `entry ${index} (${side}) has no MDEntryPx (270)`);
       const problem = priceProblem('MDEntryPx (270)', entry.MDEntryPx, context.maxPrice);
       if (problem !== undefined) return reject('price-out-of-range', problem);

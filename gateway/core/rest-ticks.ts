@@ -100,7 +100,7 @@ export function ticksFromRestBody(body: unknown, context: RestTickContext): Tick
       lastSize: values.lastSize ?? null,
     };
     const tick: MarketTickInput = {
-      tickId: restTickId(context.feed, apiId === undefined || apiId === null ? undefined : String(apiId), identity),
+      tickId: restTickId(context.feed, typeof apiId === 'string' || typeof apiId === 'number' ? String(apiId) : undefined, identity),
       source,
       ...identity,
       ingestTime: context.ingestTime,

@@ -38,7 +38,7 @@ function randomString(length: number, alphabet: string): string {
 
 /** A value made the way GenerateSecretString describes (length, exclusions, template + key). */
 export function generateSecretValue(spec: Record<string, unknown>): string {
-  const exclude = String(spec.ExcludeCharacters ?? '');
+  const exclude = typeof spec.ExcludeCharacters === 'string' ? spec.ExcludeCharacters : '';
   let alphabet = ALPHANUMERIC + (spec.ExcludePunctuation === true ? '' : PUNCTUATION);
   if (spec.ExcludeUppercase === true) alphabet = alphabet.replace(/[A-Z]/g, '');
   if (spec.ExcludeLowercase === true) alphabet = alphabet.replace(/[a-z]/g, '');
@@ -105,7 +105,7 @@ export class LocalSecrets {
       if (jsonKey === '') return value;
       const field = (JSON.parse(value) as Record<string, unknown>)[jsonKey];
       if (field === undefined) throw new UnsupportedTemplateError(`${what}: the secret ${arn} has no key ${jsonKey}`);
-      return String(field);
+      return typeof field === 'string' ? field : JSON.stringify(field);
     }
     throw new UnsupportedTemplateError(`${what}: ValueFrom ${valueFrom} names no secret of the template (SSM parameters are not supported locally)`);
   }

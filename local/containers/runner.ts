@@ -107,7 +107,7 @@ export class LocalContainerRunner {
   /** Resolves when every task of the service has written a line that matches. */
   async waitForLine(service: string, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
     await Promise.all(this.tasksOf(service).map((task) => new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${service} wrote no line matching ${pattern} within ${timeoutMs} ms; see ${task.log.path}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`${service} wrote no line matching ${pattern} within ${timeoutMs} ms; see ${String(task.log.path)}`)), timeoutMs);
       const listener = (name: string, line: string) => {
         if (name === task.spec.serviceName && pattern.test(line)) {
           clearTimeout(timer);
@@ -175,7 +175,7 @@ export class LocalContainerRunner {
         task.status.state = 'PENDING';
         const failedFast = Date.now() - started < 10_000;
         const delay = failedFast ? Math.min(MAX_RESTART_DELAY_MS, MIN_RESTART_DELAY_MS * 2 ** Math.min(task.status.starts - 1, 10)) : MIN_RESTART_DELAY_MS;
-        this.options.log?.(`ecs service ${task.spec.serviceName}: task exited (${task.status.lastExit}); starting a new one in ${delay} ms (log: ${task.log.path})`);
+        this.options.log?.(`ecs service ${task.spec.serviceName}: task exited (${task.status.lastExit}); starting a new one in ${delay} ms (log: ${String(task.log.path)})`);
         task.restartTimer = setTimeout(() => this.launch(task), delay);
       });
     });

@@ -120,8 +120,8 @@ describe('MarketDataGateway', () => {
   });
 
   it('stages the image context at synth without Docker: only what the image needs, no node_modules', () => {
-    const assets = JSON.parse(readFileSync(path.join(synthesized.outdir, 'GatewayTest.assets.json'), 'utf8'));
-    const images = Object.values(assets.dockerImages) as { source: { directory: string; dockerFile: string; platform: string } }[];
+    const assets = JSON.parse(readFileSync(path.join(synthesized.outdir, 'GatewayTest.assets.json'), 'utf8')) as { dockerImages: Record<string, { source: { directory: string; dockerFile: string; platform: string } }> };
+    const images = Object.values(assets.dockerImages);
     expect(images.map((image) => [image.source.dockerFile, image.source.platform])).toStrictEqual([['gateway/Dockerfile', 'linux/arm64']]);
     const staged = path.join(synthesized.outdir, images[0]!.source.directory);
     expect(readdirSync(staged).sort()).toStrictEqual(['contracts', 'gateway', 'package-lock.json', 'package.json', 'tsconfig.json']);
