@@ -15,7 +15,9 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { S3ObjectStore } from '../../lakehouse/s3-object-store';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from '../clients';
+import { LakehouseResources, type DeliveryStreamSpec, type IcebergTableSpec } from '../firehose/lakehouse-resources';
 import {
   dependencyOrder,
   IntrinsicResolver,
@@ -99,6 +101,10 @@ export interface ProvisionedStack {
   eventSourceMappings: EventSourceMappingSpec[];
   webSocketApis: WebSocketApiSpec[];
   userPools: UserPoolSpec[];
+  /** Iceberg tables created from AWS::Glue::Table resources. */
+  icebergTables: IcebergTableSpec[];
+  /** AWS::KinesisFirehose::DeliveryStream resources the local Firehose stand-in runs. */
+  deliveryStreams: DeliveryStreamSpec[];
   /** Logical id -> what the resource became locally, for status output and tests. */
   resources: Map<string, ResourceAttributes & { type: string; note?: string }>;
 }
@@ -169,6 +175,8 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
   const webSocket = new WebSocketApiCollector(options.publicEdgeUrl ?? options.edgeUrl);
   const userPools: UserPoolSpec[] = [];
   const providers = customResourceProviders(template);
+  const lakehouseStore = new S3ObjectStore(config);
+  const lakehouse = new LakehouseResources(lakehouseStore, region, account, log);
   const physicalName = (logicalId: string, explicit: unknown, maxLength = 128) =>
     explicit === undefined ? `${stackName}-${logicalId}`.slice(0, maxLength) : resolver.resolveString(explicit, `${logicalId} name`);
 
@@ -325,6 +333,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           break;
         }
         default: {
+          if (await lakehouse.provision(logicalId, resource.Type, props, physicalName(logicalId, undefined, 64), record)) break;
           const family = RECORDED_ONLY_PREFIXES.find(([prefix]) => resource.Type.startsWith(prefix));
           const custom = resource.Type.startsWith('Custom::') || resource.Type === 'AWS::CloudFormation::CustomResource';
           if (!RECORDED_ONLY.has(resource.Type) && family === undefined && !custom && !RECORDED_ONLY_NOTES.has(resource.Type)) {
@@ -341,9 +350,10 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
     for (const [key, output] of Object.entries(template.Outputs ?? {})) {
       outputs[key] = webSocket.localizeUrl(String(resolver.resolve(output.Value)));
     }
-    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, resources };
+    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, icebergTables: lakehouse.tables, deliveryStreams: lakehouse.deliveryStreams, resources };
   } finally {
     for (const client of [kinesis, dynamodb, sqs, s3]) client.destroy();
+    lakehouseStore.destroy();
   }
 }
 
