@@ -177,7 +177,7 @@ describe.skipIf(!java.available)(titled('lakehouse: Kinesis -> local Firehose ->
     const clicks = await cli(runQueryCli, ['SELECT count(*) AS n, count(DISTINCT eventId) AS ids FROM user_activity', '--csv']);
     expect(clicks.stdout).toBe('n,ids\n800,800\n');
     const table = await cli(runQueryCli, ['SELECT count(*) AS n FROM user_activity']);
-    expect(table.stdout).toMatch(/^n\n-+\n800\n\(1 row\)\n$/);
+    expect(table.stdout).toMatch(/^\s*n\n-+\n800\n\(1 row\)\n$/);
     const wrong = await cli(runQueryCli, ['SELECT nope FROM market_ticks']);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/SQL error: .*nope/);
