@@ -172,8 +172,9 @@ export interface ClickstreamPipelineProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+// A type alias, not an interface, so `Object.values(alarms)` is typed `Alarm[]`, not `any[]`.
 /** The pipeline's alarms, by what they watch. */
-export interface ClickstreamAlarms {
+export type ClickstreamAlarms = {
   /** The oldest record the aggregator has yet to process is more than 60 s old. */
   readonly iteratorAge: cloudwatch.Alarm;
   /** The aggregator threw or timed out (whole-batch failures, retried and bisected). */

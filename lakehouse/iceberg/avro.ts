@@ -172,10 +172,10 @@ export function readAvroFile(bytes: Uint8Array): { records: unknown[]; metadata:
 }
 
 function readValue(type: avro.Type, tap: { buf: Buffer; pos: number }): unknown {
-  const { value, offset } = type.decode(tap.buf, tap.pos);
-  if (offset < 0) throw new AvroFormatError('truncated Avro data');
-  tap.pos = offset;
-  return value;
+  const decoded: { value: unknown; offset: number } = type.decode(tap.buf, tap.pos);
+  if (decoded.offset < 0) throw new AvroFormatError('truncated Avro data');
+  tap.pos = decoded.offset;
+  return decoded.value;
 }
 
 function partitionRecord(spec: PartitionSpec, values: PartitionValues) {

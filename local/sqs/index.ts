@@ -88,7 +88,7 @@ async function readSnapshot(file: string): Promise<SqsSnapshot | undefined> {
   try {
     return JSON.parse(text) as SqsSnapshot;
   } catch (error) {
-    throw new Error(`The SQS snapshot ${file} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`The SQS snapshot ${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -16,7 +16,7 @@ export async function readWithIcebird(store: ObjectStore, tableUri: string, opti
     const bytes = await store.get(`s3://${match[1]}/${decodeURIComponent(match[2]!)}`);
     if (bytes === undefined) return new Response('NoSuchKey', { status: 404, statusText: 'Not Found' });
     return new Response(new Uint8Array(bytes), { status: 200, headers: { 'content-length': String(bytes.byteLength) } });
-  }) as typeof fetch;
+  });
   try {
     return await icebergRead({ tableUrl: tableUri, ...(options.metadataFileName === undefined ? {} : { metadataFileName: options.metadataFileName }) });
   } finally {

@@ -316,7 +316,7 @@ describe('a record whose Kinesis envelope is malformed', () => {
   it('fails the whole invocation when every record is malformed, and commits nothing', async () => {
     // Prepare
     const { deps } = dependencies();
-    const malformed = [0, 1].map((index) => ({ ...recordAt(index, click(`e${index}`)), eventName: 'unknown' }) as unknown as KinesisStreamRecord);
+    const malformed = [0, 1].map((index) => ({ ...recordAt(index, click(`e${index}`)), eventName: 'unknown' }));
 
     // Act
     const result = aggregateClicks({ Records: malformed }, CONTEXT, deps);

@@ -151,7 +151,7 @@ describe('Iceberg writer: metadata, manifests, snapshots, deletes', () => {
 
     // The project's own reader agrees, for the current and the earlier snapshot.
     const own = await readLiveRows(table);
-    expect(own.rows.map((row) => `${row.tickId}:${row.lastPrice}`).sort()).toEqual(['A1:10', 'A2:11', 'M1:21', 'M2:23']);
+    expect(own.rows.map((row) => `${String(row.tickId)}:${String(row.lastPrice)}`).sort()).toEqual(['A1:10', 'A2:11', 'M1:21', 'M2:23']);
     expect(own.deleted).toBe(1);
     expect(own.rows.find((row) => row.tickId === 'A2')!.eventTime).toBe(DAY2);
     const first = resolveSnapshot(table.metadata, { snapshotId: table.metadata.snapshots[0]!['snapshot-id'] });
@@ -184,7 +184,7 @@ describe('Iceberg writer: metadata, manifests, snapshots, deletes', () => {
     expect(await store.get(orphans.dataFiles[0]!.filePath)).toBeDefined();
     const reopened = await IcebergTable.load(store, LOCATION);
     expect(reopened.version).toBe(2);
-    expect((await readWithIcebird(store, LOCATION)).map((row) => `${row.tickId}:${row.lastPrice}`)).toEqual(['A1:10']);
+    expect((await readWithIcebird(store, LOCATION)).map((row) => `${String(row.tickId)}:${String(row.lastPrice)}`)).toEqual(['A1:10']);
   });
 
   it('one writer wins a version: a stale writer gets CommitConflictError and succeeds after refreshing', async () => {
