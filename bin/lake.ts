@@ -88,7 +88,7 @@ export async function runLakeCli(argv: string[], io: CliIo = processIo): Promise
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) {
-  runLakeCli(process.argv.slice(2)).then((code) => {
+  void runLakeCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -67,7 +67,7 @@ export async function runQueryCli(argv: string[], io: CliIo = processIo): Promis
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) {
-  runQueryCli(process.argv.slice(2)).then((code) => {
+  void runQueryCli(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -122,7 +122,8 @@ function plain(value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
   if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
-  return String(value);
+  // DuckDB's value classes (timestamps, decimals, lists) print themselves readably.
+  return (value as { toString(): string }).toString();
 }
 
 /** Table names the SQL mentions (as whole words), among `known`. */

@@ -1,6 +1,7 @@
 import { IcebergTable } from '../../lakehouse/iceberg/table';
 import type { IcebergField, IcebergPrimitive, IcebergSchema, PartitionSpec } from '../../lakehouse/iceberg/schema';
 import type { ObjectStore } from '../../lakehouse/object-store';
+import { propertyText } from '../cloudformation/property-text';
 import { UnsupportedTemplateError } from '../cloudformation/template';
 
 /**
@@ -70,7 +71,7 @@ export class LakehouseResources {
         record(logicalId, {}, `recorded: run \`npm run lake -- ${props.Type === 'retention' ? 'expire' : 'compact'} ${String(props.TableName)}\` locally`);
         return true;
       case 'AWS::Athena::WorkGroup':
-        record(String(props.Name ?? physicalName), {}, 'recorded: `npm run query` answers with DuckDB locally');
+        record(propertyText(props.Name, physicalName), {}, 'recorded: `npm run query` answers with DuckDB locally');
         return true;
       case 'AWS::KinesisFirehose::DeliveryStream':
         this.addDeliveryStream(logicalId, props, physicalName, record);
@@ -115,7 +116,7 @@ export class LakehouseResources {
   }
 
   private addDeliveryStream(logicalId: string, props: Record<string, unknown>, physicalName: string, record: Record_): void {
-    const name = String(props.DeliveryStreamName ?? physicalName).slice(0, 64);
+    const name = propertyText(props.DeliveryStreamName, physicalName).slice(0, 64);
     const arn = `arn:aws:firehose:${this.region}:${this.account}:deliverystream/${name}`;
     const source = props.KinesisStreamSourceConfiguration as { KinesisStreamARN?: string } | undefined;
     const destination = props.IcebergDestinationConfiguration as Record<string, unknown> | undefined;

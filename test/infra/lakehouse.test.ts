@@ -17,6 +17,10 @@ interface Statement {
 const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 const json = (value: unknown) => JSON.stringify(value);
 
+/** A synthesized property tree, walked by the assertions below (shapes checked by them, not by types). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- CloudFormation JSON of many shapes
+type Cfn = any;
+
 let stack: WatershedStack;
 let template: Template;
 let resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -37,7 +41,7 @@ const idOf = (construct: { node: { defaultChild?: unknown } }) => stack.getLogic
 
 describe('Firehose delivery into Iceberg', () => {
   it('one delivery stream per table, reading its Kinesis stream, with unique keys, buffering, error prefix and logging', () => {
-    const streams = ofType('AWS::KinesisFirehose::DeliveryStream').map(([, resource]) => resource.Properties as Record<string, any>);
+    const streams = ofType('AWS::KinesisFirehose::DeliveryStream').map(([, resource]) => resource.Properties as Record<string, Cfn>);
     expect(streams).toHaveLength(2);
     const byTable = Object.fromEntries(streams.map((props) => [props.IcebergDestinationConfiguration.DestinationTableConfigurationList[0].DestinationTableName, props]));
     const clicksArn = json(stack.resolve(stack.clickstream.clicksStream.streamArn));
@@ -88,7 +92,7 @@ describe('Firehose delivery into Iceberg', () => {
 
 describe('Glue Iceberg tables, optimizers, Athena, buckets, outputs', () => {
   it('creates both tables in the stack from the zod contracts, with unique keys as identifier fields and day partitions', () => {
-    const tables = Object.fromEntries(ofType('AWS::Glue::Table').map(([, resource]) => [(resource.Properties.TableInput as { Name: string }).Name, resource.Properties as Record<string, any>]));
+    const tables = Object.fromEntries(ofType('AWS::Glue::Table').map(([, resource]) => [(resource.Properties.TableInput as { Name: string }).Name, resource.Properties as Record<string, Cfn>]));
     expect(Object.keys(tables).sort()).toEqual(['market_ticks', 'user_activity']);
     for (const name of ['market_ticks', 'user_activity'] as const) {
       const { schema, spec } = lakehouseTableLayout(name);
@@ -103,14 +107,14 @@ describe('Glue Iceberg tables, optimizers, Athena, buckets, outputs', () => {
   });
 
   it('plans small files away: compaction and snapshot retention optimizers on each table', () => {
-    const optimizers = ofType('AWS::Glue::TableOptimizer').map(([, resource]) => `${resource.Properties.TableName}:${resource.Properties.Type}`).sort();
+    const optimizers = ofType('AWS::Glue::TableOptimizer').map(([, resource]) => `${String(resource.Properties.TableName)}:${String(resource.Properties.Type)}`).sort();
     expect(optimizers).toEqual(['market_ticks:compaction', 'market_ticks:retention', 'user_activity:compaction', 'user_activity:retention']);
   });
 
   it('has an Athena workgroup that enforces encrypted results', () => {
     const workGroups = ofType('AWS::Athena::WorkGroup');
     expect(workGroups).toHaveLength(1);
-    const configuration = (workGroups[0]![1].Properties as Record<string, any>).WorkGroupConfiguration;
+    const configuration = (workGroups[0]![1].Properties as Record<string, Cfn>).WorkGroupConfiguration;
     expect(configuration.EnforceWorkGroupConfiguration).toBe(true);
     expect(configuration.ResultConfiguration.EncryptionConfiguration).toEqual({ EncryptionOption: 'SSE_S3' });
     expect(json(configuration.ResultConfiguration.OutputLocation)).toContain(idOf(stack.lakehouse.resultsBucket));
@@ -118,7 +122,7 @@ describe('Glue Iceberg tables, optimizers, Athena, buckets, outputs', () => {
 
   it('encrypts and TLS-guards the lakehouse buckets', () => {
     for (const bucket of [stack.lakehouse.bucket, stack.lakehouse.resultsBucket, stack.lakehouse.accessLogsBucket]) {
-      const props = resources[idOf(bucket)]!.Properties as Record<string, any>;
+      const props = resources[idOf(bucket)]!.Properties as Record<string, Cfn>;
       expect(props.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
       expect(props.PublicAccessBlockConfiguration).toMatchObject({ BlockPublicAcls: true, RestrictPublicBuckets: true });
     }
@@ -144,7 +148,7 @@ describe('Lakehouse props', () => {
   it('takes the buffering interval from the props', () => {
     const stack = propsTestStack();
     new Lakehouse(stack, 'Lake', { ...streams(stack), bufferingInterval: Duration.seconds(5), bufferingSizeMiB: 16 });
-    const props = Object.values(Template.fromStack(stack).findResources('AWS::KinesisFirehose::DeliveryStream'))[0]!.Properties as Record<string, any>;
+    const props = Object.values(Template.fromStack(stack).findResources('AWS::KinesisFirehose::DeliveryStream'))[0]!.Properties as Record<string, Cfn>;
     expect(props.IcebergDestinationConfiguration.BufferingHints).toEqual({ IntervalInSeconds: 5, SizeInMBs: 16 });
   });
 });
