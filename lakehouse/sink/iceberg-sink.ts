@@ -139,8 +139,14 @@ export class IcebergSink {
     await this.flushing;
   }
 
+  /** Queues a flush now (delay 0) or after `delayMs`; the returned promise settles when it has run. */
   private scheduleFlush(delayMs: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (delayMs === 0) {
+      this.flushing = this.flushing.then(() => this.flushOnce());
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flushing = this.flushing.then(() => this.flushOnce());
