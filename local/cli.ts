@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud, type LocalCloud } from './cloud';
 import { runClickSimulator } from '../simulator/run';
+import { shortShardName } from './telemetry/shards';
 
 export const START_HELP = `Usage: npm start [-- options]
 
@@ -105,7 +106,8 @@ export class StatusLine {
   render(): string {
     const now = Date.now();
     // Events in: the Kinesis mappings; the DynamoDB Streams mappings carry window changes to the dashboard.
-    const shards = this.cloud.eventSources.filter((source) => source.kind === 'kinesis').flatMap((source) => source.progress());
+    // The same samples GET <edge>/_watershed/metrics serves (local/telemetry).
+    const shards = this.cloud.telemetry.shards(now).filter((shard) => shard.source === 'kinesis');
     const read = shards.reduce((sum, shard) => sum + shard.recordsRead, 0);
     const windows = this.cloud.metrics.sum('WindowWrites');
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
@@ -113,7 +115,7 @@ export class StatusLine {
     const windowsPerSecond = (windows - this.last.windows) / seconds;
     this.last = { at: now, read, windows };
     const lag = shards
-      .map((shard) => `${shard.shardId.replace(/^shardId-0*(?=\d)/, 'shard ')} ${shard.millisBehindLatest} ms, ${shard.recordsRead - shard.recordsDelivered} queued`)
+      .map((shard) => `${shortShardName(shard.shard)} ${shard.iteratorAgeMs} ms, ${shard.queuedRecords} queued`)
       .join('; ');
     const m = this.cloud.metrics;
     return [

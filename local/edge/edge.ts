@@ -34,6 +34,12 @@ export type EdgeTarget = string | EdgeHandler;
  * after the request head, if any arrived with it.
  */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/**
+ * Looks at a request proxied to a service; returns a callback for its complete request and
+ * answer bodies, or undefined to look away. Telemetry uses it (records put per Kinesis shard);
+ * it never alters or delays the exchange.
+ */
+export type ExchangeObserver = (req: EdgeRequest) => ((requestBody: Buffer, status: number, responseBody: Buffer) => void) | undefined;
 
 export interface EdgeOptions {
   /** @default 4566 (LocalStack's); 0 lets the OS pick */
@@ -65,6 +71,8 @@ export interface Edge {
   /** Hands HTTP/1.1 upgrade requests (WebSocket handshakes) whose path starts with `prefix` to `handler`. */
   routeUpgrade(prefix: string, handler: UpgradeHandler): void;
   unrouteUpgrade(prefix: string): void;
+  /** Shows the exchanges proxied to `service` to `observer` (one per service). */
+  observe(service: string, observer: ExchangeObserver): void;
   /** Registered service names, sorted. */
   services(): string[];
   stop(): Promise<void>;
@@ -119,6 +127,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const routes = new Map<string, Route>();
   const pathRoutes = new Map<string, EdgeHandler>();
   const upgradeRoutes = new Map<string, UpgradeHandler>();
+  const observers = new Map<string, ExchangeObserver>();
 
   const register = (service: string, target: EdgeTarget): void => {
     if (!SERVICE_NAME.test(service)) {
@@ -162,7 +171,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       runHandler(route, req, res, log);
       return;
     }
-    if (route.upstream) proxy(route.service, route.upstream, req, res, log);
+    if (route.upstream) proxy(route.service, route.upstream, req, res, log, observers.get(route.service));
   };
 
   const http1 = createHttp1Server({ keepAliveTimeout: 60_000 }, onRequest);
@@ -249,6 +258,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       upgradeRoutes.set(prefix, handler);
     },
     unrouteUpgrade: (prefix) => upgradeRoutes.delete(prefix),
+    observe: (service, observer) => observers.set(service, observer),
     services: () => [...routes.keys()].sort(),
     stop: () => (stopped ??= stop()),
   };
@@ -342,7 +352,7 @@ function runHandler(route: Route, req: EdgeRequest, res: EdgeResponse, log: LogF
 }
 
 /** Forwards one request (HTTP/1.1 or HTTP/2) to an HTTP/1.1 upstream and streams the answer back. */
-function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn): void {
+function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn, observer?: ExchangeObserver): void {
   const isS3 = service === 's3';
   const headers = requestHeaders(req.headers);
   const chunked = isS3 && isAwsChunked(headers);
@@ -358,9 +368,11 @@ function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeR
     headers,
     setHost: false,
   });
+  const observed = observeExchange(observer, req, log);
   outgoing.on('response', (incoming) => {
     res.writeHead(incoming.statusCode ?? 502, responseHeaders(incoming.headers));
     incoming.pipe(res as NodeJS.WritableStream);
+    observed?.(incoming);
     incoming.on('error', () => res.destroy());
   });
   outgoing.on('error', (error) => {
@@ -385,6 +397,28 @@ function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeR
   } else {
     req.pipe(outgoing);
   }
+}
+
+/**
+ * Copies the request's and the answer's bytes for an observer that asked for them, beside the
+ * pipes that carry them; an observer that throws is logged, and the exchange goes on.
+ */
+function observeExchange(observer: ExchangeObserver | undefined, req: EdgeRequest, log: LogFn): ((incoming: IncomingMessage) => void) | undefined {
+  const onExchange = observer?.(req);
+  if (onExchange === undefined) return undefined;
+  const requestChunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => requestChunks.push(chunk));
+  return (incoming) => {
+    const responseChunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => responseChunks.push(chunk));
+    incoming.on('end', () => {
+      try {
+        onExchange(Buffer.concat(requestChunks), incoming.statusCode ?? 0, Buffer.concat(responseChunks));
+      } catch (error) {
+        log(`edge: an exchange observer failed: ${(error as Error).message}`);
+      }
+    });
+  };
 }
 
 /** Request headers for an HTTP/1.1 upstream: no HTTP/2 pseudo-headers, no hop-by-hop headers. */

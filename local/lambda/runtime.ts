@@ -17,6 +17,8 @@ export interface LocalLambdaRuntimeOptions {
   logDirectory?: string;
   /** Receives every stdout line a function prints (logs and EMF metrics). */
   onLogLine?: (functionName: string, line: string) => void;
+  /** Told of every invocation once it settled (metrics: invocations, errors, durations, batch sizes). */
+  onInvoked?: (functionName: string, event: unknown, result: InvokeResult) => void;
 }
 
 interface PendingInvocation {
@@ -186,8 +188,10 @@ export function edgeEndpoints(environment: Readonly<Record<string, string>>, edg
 export class LocalLambdaRuntime {
   private readonly environments = new Map<string, ExecutionEnvironment>();
   private readonly logs: WriteStream[] = [];
+  private readonly onInvoked: LocalLambdaRuntimeOptions['onInvoked'];
 
   constructor(functions: readonly FunctionSpec[], options: LocalLambdaRuntimeOptions) {
+    this.onInvoked = options.onInvoked;
     if (options.logDirectory !== undefined) mkdirSync(options.logDirectory, { recursive: true });
     for (const spec of functions) {
       const log = options.logDirectory === undefined ? undefined : createWriteStream(join(options.logDirectory, `${spec.functionName}.log`), { flags: 'a' });
@@ -201,7 +205,13 @@ export class LocalLambdaRuntime {
   }
 
   invoke(functionName: string, event: unknown): Promise<InvokeResult> {
-    return this.environment(functionName).invoke(event);
+    const result = this.environment(functionName).invoke(event);
+    const onInvoked = this.onInvoked;
+    if (onInvoked === undefined) return result;
+    return result.then((settled) => {
+      onInvoked(functionName, event, settled);
+      return settled;
+    });
   }
 
   /** Kills a function's execution environment mid-flight, for fault injection. */

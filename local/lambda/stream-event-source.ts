@@ -49,6 +49,14 @@ export interface ShardProgress {
   functionErrors: number;
   partialFailures: number;
   discardedBatches: number;
+  /** Invocations repeated for records that failed (bisected halves are not retries). */
+  retries: number;
+  /** Failed batches split in two (BisectBatchOnFunctionError). */
+  bisections: number;
+  /** Records described to the on-failure destination after Lambda gave up on them. */
+  recordsToDestination: number;
+  /** Arrival time (ms) of the first record of the batch being invoked, until it is done: the iterator age of a stuck shard. */
+  inFlightSinceMs?: number;
 }
 
 /** A shard as the stream lists it. Children are read only after their parent is read to its end. */
@@ -171,6 +179,9 @@ export abstract class StreamEventSource<R, E> {
         functionErrors: 0,
         partialFailures: 0,
         discardedBatches: 0,
+        retries: 0,
+        bisections: 0,
+        recordsToDestination: 0,
       };
       this.shards.set(progress.shardId, progress);
       this.loops.push(this.pollShard(progress));
@@ -230,7 +241,9 @@ export abstract class StreamEventSource<R, E> {
           const drained = iterator === undefined;
           if (full || windowElapsed || drained) {
             const batch = buffer.splice(0, this.settings.batchSize);
+            progress.inFlightSinceMs = this.arrivalMs(batch[0]!);
             await this.deliver(progress, batch, 0);
+            progress.inFlightSinceMs = undefined;
             if (buffer.length > 0) firstBufferedAt = Date.now();
           } else if (records.length === 0 || buffer.length > 0) {
             await sleep(Math.min(idlePollMs, this.settings.maximumBatchingWindowMs || idlePollMs), this.stopController.signal);
@@ -282,6 +295,7 @@ export abstract class StreamEventSource<R, E> {
         // As on AWS, splitting a batch does not count towards the retry quota: bisect first, so a
         // poison record ends up alone and only it is retried and given up on.
         if (this.settings.bisectBatchOnFunctionError && pending.length > 1) {
+          progress.bisections += 1;
           const middle = Math.ceil(pending.length / 2);
           await this.deliver(progress, pending.slice(0, middle), attempt);
           await this.deliver(progress, pending.slice(middle), attempt);
@@ -293,6 +307,7 @@ export abstract class StreamEventSource<R, E> {
         await this.discard(progress, pending, 'RetryAttemptsExhausted', attempt);
         return;
       }
+      progress.retries += 1;
       await sleep(Math.min(1000, 50 * 2 ** attempt), this.stopController.signal);
     }
   }
@@ -349,6 +364,7 @@ export abstract class StreamEventSource<R, E> {
         ...this.batchInfo(progress.shardId, records),
       };
       await this.options.sqs.send(new SendMessageCommand({ QueueUrl: this.options.queueUrlForArn(destination), MessageBody: JSON.stringify(message) }));
+      progress.recordsToDestination += records.length;
     }
     this.checkpoint(progress, last, 0);
   }
