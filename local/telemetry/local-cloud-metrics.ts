@@ -42,7 +42,7 @@ export class LocalCloudMetrics {
   /** Counters of mappings stopped by a restart, so the totals carry on across it. */
   private readonly retired = new Map<string, ShardSample>();
   private readonly invocations: Counter<'function'>;
-  private readonly errors: Counter<'function' | 'error_type'>;
+  private readonly errors: Counter<'function'>;
   private readonly duration: Histogram<'function'>;
   private readonly batchSize: Histogram<'function'>;
   private readonly recordsIn: Counter<'stream' | 'shard'>;
@@ -58,8 +58,8 @@ export class LocalCloudMetrics {
     this.invocations = new Counter({ name: 'watershed_function_invocations_total', help: 'Invocations of a function, settled', labelNames: ['function'], registers });
     this.errors = new Counter({
       name: 'watershed_function_errors_total',
-      help: 'Invocations that failed: the handler threw, timed out or its environment died',
-      labelNames: ['function', 'error_type'],
+      help: 'Invocations that failed: the handler threw, timed out or its environment died (the type is in the function log)',
+      labelNames: ['function'],
       registers,
     });
     this.duration = new Histogram({
@@ -150,7 +150,8 @@ export class LocalCloudMetrics {
   /** For the runtime's `onInvoked`: one settled invocation. */
   recordInvocation(functionName: string, event: unknown, result: InvokeResult): void {
     this.invocations.inc({ function: functionName });
-    if (!result.ok) this.errors.inc({ function: functionName, error_type: result.errorType });
+    // Zero until the first error, so the series exists and rate() reads 0, not nothing.
+    this.errors.inc({ function: functionName }, result.ok ? 0 : 1);
     this.duration.observe({ function: functionName }, result.durationMs / 1000);
     const records = (event as { Records?: unknown } | null | undefined)?.Records;
     if (Array.isArray(records)) this.batchSize.observe({ function: functionName }, records.length);

@@ -130,7 +130,7 @@ describe('shard samples', () => {
     metrics.recordInvocation('aggregator', { Records: [1] }, { ok: false, errorType: 'Sandbox.Timedout', errorMessage: 'late', durationMs: 3000 });
     const text = await metrics.text();
     expect(text).toContain('watershed_function_invocations_total{function="aggregator"} 2');
-    expect(text).toContain('watershed_function_errors_total{function="aggregator",error_type="Sandbox.Timedout"} 1');
+    expect(text).toContain('watershed_function_errors_total{function="aggregator"} 1');
     expect(text).toContain('watershed_function_duration_seconds_count{function="aggregator"} 2');
     expect(text).toContain('watershed_function_duration_seconds_sum{function="aggregator"} 3.12');
     expect(text).toContain('watershed_function_batch_size_records_bucket{le="5",function="aggregator"} 2');
