@@ -3,6 +3,7 @@ import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud, type LocalCloud } from './cloud';
 import { runClickSimulator } from '../simulator/run';
 import { shortShardName } from './telemetry/shards';
+import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
 
 export const START_HELP = `Usage: npm start [-- options]
 
@@ -132,6 +133,7 @@ export class StatusLine {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  silenceSdkNodeWarningForTools();
   let options: StartOptions | 'help';
   try {
     options = parseStartArgs(argv);

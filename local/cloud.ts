@@ -23,6 +23,7 @@ import { KinesisEventSource } from './lambda/kinesis-event-source';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
 import { LocalCloudMetrics, METRICS_PATH, queueDepths } from './telemetry/local-cloud-metrics';
+import { assertPortsFree } from './ports';
 
 export { STACK_NAME };
 
@@ -92,6 +93,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const stateDirectory = resolve(options.stateDirectory ?? '.watershed');
   const assemblyDirectory = resolve(options.assemblyDirectory ?? 'cdk.out');
   mkdirSync(stateDirectory, { recursive: true });
+  // Before the seconds of synthesis and bundling: a taken port is reported at once.
+  await assertPortsFree([
+    { port: options.edgePort ?? 4566, what: 'The edge', flag: '--port' },
+    { port: options.dashboardPort ?? 3000, what: 'The dashboard', flag: '--dashboard-port' },
+  ]);
 
   let started = Date.now();
   const [templatePath, services] = await Promise.all([
@@ -114,6 +120,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stackName: STACK_NAME,
       assemblyDirectory,
       edgeUrl,
+      // Queue URLs on the edge's own origin: the functions' SQS clients resolve AWS_ENDPOINT_URL (the
+      // edge) and would log a QueueUrl/endpoint mismatch for every send if the hosts differed.
+      publicEdgeUrl: edgeUrl,
       log,
     });
     log(`provisioned in ${Date.now() - started} ms`);
@@ -200,7 +209,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       cleanup.push(() => dashboard.stop());
       dashboardUrl = `${dashboard.url}/`;
     }
-    const outputs = localOutputs(stack, dashboardUrl, log);
+    const outputs = localOutputs(stack, dashboardUrl);
     const outputsFile = join(stateDirectory, 'outputs.json');
     writeFileSync(outputsFile, `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
     // Written last, once everything answers, and removed first on stop: tools that find it can use it.
@@ -253,7 +262,7 @@ function dashboardWebSocketUrl(stack: ProvisionedStack, edgeUrl: string): string
  * nothing locally, so an output naming one (the dashboard's URL) names the local dashboard
  * instead; WebSocket stage URLs were already made local by provisioning.
  */
-function localOutputs(stack: ProvisionedStack, dashboardUrl: string, log: LogFn): Record<string, string> {
+function localOutputs(stack: ProvisionedStack, dashboardUrl: string): Record<string, string> {
   const domains = [...stack.resources.values()].filter((resource) => resource.type === 'AWS::CloudFront::Distribution').map((resource) => resource.attributes.DomainName!);
   const outputs: Record<string, string> = {};
   for (const [key, value] of Object.entries(stack.outputs)) {
@@ -264,7 +273,6 @@ function localOutputs(stack: ProvisionedStack, dashboardUrl: string, log: LogFn)
     }
     const path = value.slice(`https://${domain}`.length).replace(/^\//, '');
     outputs[key] = `${dashboardUrl}${path}`;
-    log(`output ${key}: ${value} is a CloudFront URL, which means nothing locally; it names the local dashboard, ${outputs[key]}`);
   }
   return outputs;
 }

@@ -16,10 +16,13 @@ export const DEFAULT_DURATION_SECONDS = 60;
  * \`npm run ops\`: the local cloud, LocalStack or AWS.
  */
 export const TARGET_HELP = `  --target T          local | localstack | aws                             (default local)
-  --endpoint URL      endpoint of every service                            (default ${LOCAL_ENDPOINT} for local
-                                                                            and localstack; AWS's for aws)
+  --endpoint URL      endpoint of every service                            (default: for local, the running local
+                                                                            cloud's edge, found in .watershed/local-cloud.json
+                                                                            (npm start -- --port N is followed);
+                                                                            ${LOCAL_ENDPOINT} for localstack; AWS's for aws)
   --outputs-file P    outputs of \`cdk deploy --outputs-file P\`, where
-                      stream and queue names are read                      (default ${DEFAULT_OUTPUTS_FILE} for local)
+                      stream and queue names are read                      (default: for local, the running local
+                                                                            cloud's, ${DEFAULT_OUTPUTS_FILE})
   --region R          region                                               (default ${LOCAL_REGION} for local and
                                                                             localstack; the default chain for aws)`;
 

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../clients';
 import type { FunctionSpec } from '../cloudformation/provision';
+import { sdkNodeWarningEnvironment } from '../sdk-node-warning';
 
 export type InvokeResult =
   | { ok: true; payload: unknown; durationMs: number }
@@ -127,6 +128,7 @@ class ExecutionEnvironment {
       PATH: process.env.PATH ?? '',
       TZ: 'UTC',
       NODE_OPTIONS: '--enable-source-maps',
+      ...sdkNodeWarningEnvironment(spec.runtime),
       ...spec.environment,
       ...edgeEndpoints(spec.environment, this.options.edgeUrl),
       AWS_ENDPOINT_URL: this.options.edgeUrl,
