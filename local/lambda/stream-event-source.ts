@@ -243,7 +243,7 @@ export abstract class StreamEventSource<R, E> {
             const batch = buffer.splice(0, this.settings.batchSize);
             progress.inFlightSinceMs = this.arrivalMs(batch[0]!);
             await this.deliver(progress, batch, 0);
-            progress.inFlightSinceMs = undefined;
+            delete progress.inFlightSinceMs;
             if (buffer.length > 0) firstBufferedAt = Date.now();
           } else if (records.length === 0 || buffer.length > 0) {
             await sleep(Math.min(idlePollMs, this.settings.maximumBatchingWindowMs || idlePollMs), this.stopController.signal);

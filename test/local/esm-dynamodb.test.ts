@@ -323,6 +323,9 @@ describe.skipIf(!java.available)(titled('DynamoDbStreamEventSource over DynamoDB
         functionErrors: 0,
         partialFailures: 0,
         discardedBatches: 0,
+        retries: 0,
+        bisections: 0,
+        recordsToDestination: 0,
       });
       expect(checkpoints).toStrictEqual(new Map([[shard!.shardId, shard!.checkpoint]]));
     });
