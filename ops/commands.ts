@@ -342,16 +342,21 @@ export async function replay(target: OpsTarget, options: ReplayOptions, io: OpsI
   const visibilityTimeout = options.visibilityTimeout ?? 300;
   const results: ReplayedBatch[] = [];
   const seen = new Set<string>();
+  /** Messages kept (dry run, failed again): message id -> the receipt handle of their latest receive. */
+  const kept = new Map<string, string>();
   for (;;) {
     const { Messages = [] } = await aws(target, `reading ${queue.url}`, () =>
       target.sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: visibilityTimeout })),
     );
+    // A kept message received again is hidden again: remember its newest receipt handle to release it.
+    for (const message of Messages) if (kept.has(message.MessageId!)) kept.set(message.MessageId!, message.ReceiptHandle!);
     const fresh = Messages.filter((message) => !seen.has(message.MessageId!));
     if (fresh.length === 0) break;
     for (const message of fresh) {
       seen.add(message.MessageId!);
       const classified = classifyMessage({ queue: queue.key, messageId: message.MessageId!, body: message.Body ?? '' });
       if (classified.kind !== 'failed-batch') {
+        kept.set(message.MessageId!, message.ReceiptHandle!);
         io.err(`skipping message ${message.MessageId}: ${classified.detail}\n`);
         results.push({ messageId: message.MessageId!, functionName: '-', stream: '-', shard: '-', startSequenceNumber: '-', endSequenceNumber: '-', records: 0, outcome: 'skipped', detail: classified.detail });
         continue;
@@ -361,12 +366,17 @@ export async function replay(target: OpsTarget, options: ReplayOptions, io: OpsI
       if (result.outcome === 'replayed') {
         await aws(target, `deleting message ${message.MessageId}`, () => target.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: message.ReceiptHandle! })));
       } else {
-        // Left for the next run (or for dlq to show): visible again now rather than after the timeout.
-        await aws(target, `releasing message ${message.MessageId}`, () =>
-          target.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queue.url, Entries: [{ Id: '0', ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 }] })),
-        );
+        kept.set(message.MessageId!, message.ReceiptHandle!);
       }
     }
+  }
+  // Kept messages are left for the next run (or for dlq to show): visible again now, not after the timeout.
+  const handles = [...kept.values()];
+  for (let start = 0; start < handles.length; start += 10) {
+    const batch = handles.slice(start, start + 10);
+    await aws(target, `releasing messages of ${queue.url}`, () =>
+      target.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: queue.url, Entries: batch.map((handle, index) => ({ Id: String(index), ReceiptHandle: handle, VisibilityTimeout: 0 })) })),
+    );
   }
   return results;
 }
