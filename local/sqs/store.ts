@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { invalidParameter, queueDoesNotExist, SqsError } from './errors';
 import { md5OfBody, md5OfMessageAttributes, type MessageAttributes } from './md5';
+import { quoteClientInput } from '../../contracts/client-input';
 
 /** Queue attributes a client may set, with their defaults (the AWS defaults). */
 const SETTABLE_DEFAULTS: Readonly<Record<string, string | undefined>> = {
@@ -155,12 +156,12 @@ export class SqsStore {
     if (name.endsWith('.fifo') || attributes.FifoQueue === 'true') {
       throw new SqsError(
         'UnsupportedOperation',
-        `FIFO queues are not supported by the local SQS stand-in. Received queue name ${name}`,
+        `FIFO queues are not supported by the local SQS stand-in. Received queue name ${quoteClientInput(name)}`,
       );
     }
     if (!QUEUE_NAME.test(name)) {
       throw invalidParameter(
-        `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length. Received queue name ${JSON.stringify(name)}`,
+        `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length. Received queue name ${quoteClientInput(name)}`,
       );
     }
     const validated = validateQueueAttributes(attributes);
@@ -355,7 +356,7 @@ export class SqsStore {
     const message = queue.messages.get(messageId);
     const now = Date.now();
     if (!message || message.receiptHandle !== receiptHandle) {
-      throw new SqsError('ReceiptHandleIsInvalid', `The receipt handle has expired or the message was deleted: ${receiptHandle}`);
+      throw new SqsError('ReceiptHandleIsInvalid', `The receipt handle has expired or the message was deleted: ${quoteClientInput(receiptHandle, 200)}`);
     }
     if (message.visibleAt <= now) {
       throw new SqsError('MessageNotInflight', `Message ${messageId} is not in flight.`);
@@ -505,7 +506,7 @@ function validateQueueAttributes(attributes: Readonly<Record<string, string>>): 
     if (range && !(/^\d+$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
       throw new SqsError(
         'InvalidAttributeValue',
-        `Invalid value for the parameter ${key}. Received ${JSON.stringify(value)}; expected an integer from ${range[0]} to ${range[1]}`,
+        `Invalid value for the parameter ${key}. Received ${quoteClientInput(value)}; expected an integer from ${range[0]} to ${range[1]}`,
       );
     }
     if (key === 'RedrivePolicy' && value !== '') parseRedrivePolicy(value);
@@ -531,7 +532,7 @@ function parseRedrivePolicy(value: string): { deadLetterTargetArn: string; maxRe
   ) {
     throw new SqsError(
       'InvalidAttributeValue',
-      `Invalid value for the parameter RedrivePolicy: expected {"deadLetterTargetArn": "<arn>", "maxReceiveCount": 1..1000}. Received ${value}`,
+      `Invalid value for the parameter RedrivePolicy: expected {"deadLetterTargetArn": "<arn>", "maxReceiveCount": 1..1000}. Received ${quoteClientInput(value)}`,
     );
   }
   return { deadLetterTargetArn: policy.deadLetterTargetArn, maxReceiveCount };
@@ -548,7 +549,7 @@ function validateMessageAttributes(attributes: MessageAttributes | undefined): v
     const type = value?.DataType ?? '';
     const base = type.split('.')[0];
     if (!value || (base !== 'String' && base !== 'Number' && base !== 'Binary')) {
-      throw invalidParameter(`The type of message (user) attribute '${name}' is invalid. Received ${JSON.stringify(type)}`);
+      throw invalidParameter(`The type of message (user) attribute '${name}' is invalid. Received ${quoteClientInput(type)}`);
     }
     if (base === 'Binary' ? !value.BinaryValue : !value.StringValue) {
       throw invalidParameter(`Message (user) attribute '${name}' must contain a non-empty value of type '${base}'.`);
@@ -596,7 +597,7 @@ function parseReceiptHandle(receiptHandle: string): string {
   const decoded = Buffer.from(receiptHandle, 'base64url').toString('utf8');
   const messageId = decoded.split('#')[0] ?? '';
   if (!/^[0-9a-f-]{36}$/.test(messageId) || !decoded.includes('#')) {
-    throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${receiptHandle}" is not a valid receipt handle.`);
+    throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle ${quoteClientInput(receiptHandle, 200)} is not a valid receipt handle.`);
   }
   return messageId;
 }
