@@ -32,7 +32,7 @@ export interface StartServicesOptions {
   readonly kinesisEngine?: KinesisEngine;
   /**
    * Keep every service's data in this folder across restarts: `kinesis/` (or `kinesis-local/`),
-   * `dynamodb/`, `s3/` and `sqs.json`. @default - in memory (S3 in a temporary folder)
+   * `dynamodb/`, `s3/` and `sqs/` (a journal). @default - in memory (S3 in a temporary folder)
    */
   readonly persistDir?: string;
   /** Receives progress lines. @default - silent */
@@ -73,7 +73,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
     startKinesis({ engine, persistDir: persist(engine === 'kinesalite' ? 'kinesis' : 'kinesis-local') }),
     startDynamoDb({ persistDir: persist('dynamodb') }),
     startS3({ persistDir: persist('s3') }),
-    startSqs({ persistFile: persist('sqs.json'), onInternalError: (error) => log(`sqs: ${String(error)}`) }),
+    startSqs({ persistDirectory: persist('sqs'), onInternalError: (error) => log(`sqs: ${String(error)}`) }),
   ]);
   const [kinesis, dynamodb, s3, sqs] = started;
   if (kinesis.status !== 'fulfilled' || dynamodb.status !== 'fulfilled' || s3.status !== 'fulfilled' || sqs.status !== 'fulfilled') {

@@ -1,0 +1,14 @@
+import { startLocalCloud } from './local/cloud';
+import { generateClicks } from './simulator/clicks';
+import { putAll } from './simulator/producer';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { localClientConfig } from './local/clients';
+const cloud = await startLocalCloud({ edgePort: 0, dashboardPort: 0, stateDirectory: '/tmp/dbg/state', assemblyDirectory: '/tmp/dbg/cdk.out', log: (l) => console.log(l) });
+const records = [...generateClicks({ count: 2000, rate: 1000, seed: 7, startTime: Date.now() })];
+const k = new KinesisClient(localClientConfig(cloud.edgeUrl));
+await putAll(k, cloud.outputs.ClicksStreamName!, records, { rate: 20000 });
+await new Promise((r) => setTimeout(r, 25000));
+console.log(JSON.stringify(cloud.eventSources.map((s) => s.progress())));
+console.log(cloud.metrics.sum('ClicksCounted'));
+k.destroy();
+await cloud.stop();
