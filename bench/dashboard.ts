@@ -230,7 +230,7 @@ export async function benchPutToScreen(cloud: LocalCloud, dashboardUrl: string, 
     while (shown().some((at) => at === undefined) && Date.now() < deadline) await sleep(100);
 
     const times = shown();
-    const latencies = clicks.flatMap((click, index) => (times[index] === undefined ? [] : [times[index]! - click.putAt])).sort((a, b) => a - b);
+    const latencies = clicks.flatMap((click, index) => (times[index] === undefined ? [] : [times[index] - click.putAt])).sort((a, b) => a - b);
     return { clicks: total, seen: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: latencies.at(-1) ?? Number.NaN, coldStartMs };
   } finally {
     kinesis.destroy();
@@ -257,7 +257,7 @@ function connectClient(url: string): Promise<BenchClient> {
     socket.on('open', () => socket.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'subscribe' })));
     socket.on('message', (raw) => {
       const at = Date.now();
-      const parsed = ServerMessage.safeParse(JSON.parse(String(raw)));
+      const parsed = ServerMessage.safeParse(JSON.parse((Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw)).toString('utf8')));
       if (!parsed.success) return;
       const message = parsed.data;
       if (message.type === 'snapshot' && !subscribed) {

@@ -8,6 +8,58 @@ import * as z from 'zod';
 
 export const MAX_ID_LENGTH = 128;
 export const MAX_URL_LENGTH = 2048;
+/**
+ * Byte limits of the click's string fields in UTF-8, as DynamoDB measures them: a URL of 1,100 'é'
+ * is 1,100 characters but 2,200 bytes. 2,048 is DynamoDB's partition-key limit, so a click that
+ * passes can always be named in a key or an expression (README, "The window table").
+ */
+export const MAX_URL_BYTES = 2048;
+export const MAX_ID_BYTES = 512;
+
+/** UTF-8 length without allocating: this runs for every click on the aggregator's hot path. */
+export function utf8ByteLength(text: string): number {
+  let bytes = text.length;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < 0x80) continue;
+    if (code < 0x800) bytes += 1;
+    else if (code >= 0xd800 && code <= 0xdbff && index + 1 < text.length) {
+      const next = text.charCodeAt(index + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // a pair: 2 UTF-16 units, 4 bytes
+        index++;
+        continue;
+      }
+      bytes += 2; // a lone surrogate: rejected elsewhere; counted as its replacement character
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/** A UTF-16 surrogate that is not part of a pair (u-flag regexes see pairs as one code point). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * What keeps a schema-valid click from being stored faithfully, or undefined when nothing does.
+ * Checked after the schema: string fields within DynamoDB's limits in bytes, and no lone
+ * surrogates, which have no UTF-8 form (DynamoDB would store '\ud800' and '\udc00' alike, and
+ * two distinct eventIds would look like one re-send). Such a click is dead-lettered, not written.
+ */
+export function unstorableClickFields(click: Pick<Click, 'eventId' | 'url' | 'userId'>): string | undefined {
+  const problems: string[] = [];
+  for (const [field, limit] of [['eventId', MAX_ID_BYTES], ['url', MAX_URL_BYTES], ['userId', MAX_ID_BYTES]] as const) {
+    const value = click[field];
+    const surrogate = LONE_SURROGATE.exec(value);
+    if (surrogate !== null) {
+      const unit = value.charCodeAt(surrogate.index).toString(16);
+      problems.push(`${field}: lone surrogate \\u${unit} at index ${surrogate.index} has no UTF-8 form`);
+      continue;
+    }
+    const bytes = utf8ByteLength(value);
+    if (bytes > limit) problems.push(`${field}: ${bytes} UTF-8 bytes; at most ${limit} can be stored`);
+  }
+  return problems.length === 0 ? undefined : problems.join('; ');
+}
 
 /** How an ISO-8601 event timestamp becomes epoch milliseconds; fast paths reuse it. */
 export const isoToEpochMs = (iso: string): number => Date.parse(iso);

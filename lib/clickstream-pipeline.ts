@@ -15,6 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { watershedFunction } from './watershed-function';
 import { AGGREGATOR_DEFAULTS, AggregatorEnv } from '../contracts/aggregator-settings';
+import { WINDOW_MS } from '../contracts/clickstream';
 
 /** Repository root: the bundler's project root and where the lock file lives. */
 
@@ -171,8 +172,9 @@ export interface ClickstreamPipelineProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+// A type alias, not an interface, so `Object.values(alarms)` is typed `Alarm[]`, not `any[]`.
 /** The pipeline's alarms, by what they watch. */
-export interface ClickstreamAlarms {
+export type ClickstreamAlarms = {
   /** The oldest record the aggregator has yet to process is more than 60 s old. */
   readonly iteratorAge: cloudwatch.Alarm;
   /** The aggregator threw or timed out (whole-batch failures, retried and bisected). */
@@ -466,6 +468,7 @@ function validateProps(props: ClickstreamPipelineProps): void {
   checkSeconds('allowedLateness', props.allowedLateness, 0);
   checkSeconds('dedupHorizon', props.dedupHorizon, 0);
   checkSeconds('maxFutureSkew', props.maxFutureSkew, 0);
+  checkHorizonCoversOpenWindows(props);
 
   const position = props.startingPosition;
   if (
@@ -474,6 +477,29 @@ function validateProps(props: ClickstreamPipelineProps): void {
     position !== lambda.StartingPosition.LATEST
   ) {
     throw new Error(`startingPosition must be TRIM_HORIZON or LATEST. Received ${position}`);
+  }
+}
+
+/**
+ * A click stamped up to maxFutureSkew ahead of its arrival lands in a window that stays open until
+ * the watermark (capped at arrival times) passes its end by the allowed lateness: up to
+ * maxFutureSkew + 1 minute + allowedLateness after the click arrived. A re-send of it within that
+ * time must still be in the eventId ledger, or it is counted twice. Zero turns the ledger off.
+ */
+function checkHorizonCoversOpenWindows(props: ClickstreamPipelineProps): void {
+  const value = (duration: Duration | undefined, fallback: number) =>
+    duration === undefined ? fallback : duration.isUnresolved() ? undefined : duration.toSeconds({ integral: false });
+  const horizon = value(props.dedupHorizon, AGGREGATOR_DEFAULTS.dedupHorizonSeconds);
+  const skew = value(props.maxFutureSkew, AGGREGATOR_DEFAULTS.maxFutureSkewSeconds);
+  const lateness = value(props.allowedLateness, AGGREGATOR_DEFAULTS.allowedLatenessSeconds);
+  if (horizon === undefined || skew === undefined || lateness === undefined || horizon === 0) return;
+  const needed = skew + WINDOW_MS / 1000 + lateness;
+  if (horizon < needed) {
+    throw new Error(
+      `dedupHorizon must be at least maxFutureSkew + 60 seconds + allowedLateness (${needed} seconds), or 0 to turn the ledger off: ` +
+        'a re-sent click must be remembered while its window can still count it. ' +
+        `Received dedupHorizon ${horizon} seconds, maxFutureSkew ${skew} seconds, allowedLateness ${lateness} seconds`,
+    );
   }
 }
 

@@ -152,8 +152,9 @@ export interface LiveDashboardProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+// A type alias, not an interface, so `Object.values(alarms)` is typed `Alarm[]`, not `any[]`.
 /** The live dashboard's alarms, by what they watch. */
-export interface LiveDashboardAlarms {
+export type LiveDashboardAlarms = {
   /** The broadcaster threw or timed out (an unreadable batch, or the connections table unreadable). */
   readonly broadcasterErrors: cloudwatch.Alarm;
   /** The broadcaster is more than 30 s behind the window table's stream. */

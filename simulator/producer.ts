@@ -276,7 +276,7 @@ function describeCallError(error: SdkLikeError, streamName: string): string {
   if (error.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(error.message ?? '')) {
     return `Cannot connect to the Kinesis endpoint (${error.message ?? 'connection refused'}); is the local cloud running (\`npm start\`)?`;
   }
-  return `PutRecords to ${streamName} failed: ${error.name ?? 'Error'}: ${error.message ?? String(error)}`;
+  return `PutRecords to ${streamName} failed: ${error.name ?? 'Error'}: ${error.message ?? JSON.stringify(error)}`;
 }
 
 const recordBytes = (record: GeneratedRecord): number => record.data.byteLength + Buffer.byteLength(record.partitionKey);
@@ -386,7 +386,7 @@ export async function putAll(
   const stats = emptyStats();
   const started = clock.now();
   const perBatch = batchTarget(rate, tickMs);
-  const bucket = new TokenBucket(rate, Math.max(perBatch, Math.min(MAX_RECORDS_PER_PUT, Math.ceil(rate))), clock.now, perBatch);
+  const bucket = new TokenBucket(rate, Math.max(perBatch, Math.min(MAX_RECORDS_PER_PUT, Math.ceil(rate))), () => clock.now(), perBatch);
   const source = new BatchSource(records);
 
   const acknowledge = (record: GeneratedRecord): void => {

@@ -86,7 +86,7 @@ export function settingsFromEnv<S extends z.ZodObject>(
     });
     throw new ConfigurationError(`Invalid ${what} configuration: ${problems.join('; ')}`);
   }
-  return parsed.data as z.infer<S>;
+  return parsed.data;
 }
 
 /**

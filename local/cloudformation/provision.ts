@@ -5,6 +5,7 @@ import { DescribeStreamSummaryCommand, KinesisClient, StartStreamEncryptionComma
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from '../clients';
+import { propertyText } from './property-text';
 import { reconcileBucket, reconcileQueue, reconcileStream, reconcileTable, type ReconcileOutcome } from './reconcile';
 import {
   dependencyOrder,
@@ -224,7 +225,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           break;
         }
         case 'AWS::Lambda::Function': {
-          const runtime = String(props.Runtime ?? 'nodejs22.x');
+          const runtime = propertyText(props.Runtime, 'nodejs22.x');
           if (providers.has(logicalId) || !runtime.startsWith('nodejs')) {
             // e.g. BucketDeployment's Python handler, or the provider of S3 auto-delete-objects.
             const name = physicalName(logicalId, props.FunctionName, 64);
@@ -255,7 +256,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           }
           const apiId = webSocket.addApi(logicalId, props);
           record(apiId, { ApiId: apiId, ApiEndpoint: webSocket.endpoint(apiId) });
-          log(`  websocket api   ${String(props.Name ?? logicalId)} (${apiId})`);
+          log(`  websocket api   ${propertyText(props.Name, logicalId)} (${apiId})`);
           break;
         }
         case 'AWS::ApiGatewayV2::Stage': {
@@ -304,12 +305,12 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           const pool = userPools.find((candidate) => candidate.userPoolId === props.UserPoolId);
           if (pool === undefined) throw new UnsupportedTemplateError(`${logicalId} names user pool ${String(props.UserPoolId)}, which is not in the template`);
           pool.clientIds.push(clientId);
-          record(clientId, { ClientId: clientId, Name: String(props.ClientName ?? logicalId) });
+          record(clientId, { ClientId: clientId, Name: propertyText(props.ClientName, logicalId) });
           log(`  user pool client ${clientId}`);
           break;
         }
         case 'AWS::Cognito::UserPoolDomain':
-          record(String(props.Domain ?? logicalId), { CloudFrontDistribution: 'local.cloudfront.net' }, 'managed login is not emulated; local clients use development tokens');
+          record(propertyText(props.Domain, logicalId), { CloudFrontDistribution: 'local.cloudfront.net' }, 'managed login is not emulated; local clients use development tokens');
           break;
         case 'AWS::CloudFront::Distribution': {
           const id = `E${localId(13, UPPER_ALPHANUMERIC)}`;
@@ -407,8 +408,8 @@ class WebSocketApiCollector {
     const apiId = localId(10);
     this.apis.set(apiId, {
       logicalId,
-      name: String(props.Name ?? logicalId),
-      routeSelectionExpression: String(props.RouteSelectionExpression ?? '$request.body.action'),
+      name: propertyText(props.Name, logicalId),
+      routeSelectionExpression: propertyText(props.RouteSelectionExpression, '$request.body.action'),
       stages: [],
     });
     return apiId;
@@ -422,7 +423,7 @@ class WebSocketApiCollector {
     this.api(logicalId, props.ApiId);
     const id = localId(7);
     const type = String(props.IntegrationType);
-    const functionName = functionNameOfInvocationUri(String(props.IntegrationUri ?? ''));
+    const functionName = functionNameOfInvocationUri(propertyText(props.IntegrationUri, ''));
     this.integrations.set(id, { logicalId, apiId: String(props.ApiId), type, functionName });
     return id;
   }
@@ -430,7 +431,7 @@ class WebSocketApiCollector {
   addAuthorizer(logicalId: string, props: Record<string, unknown>): string {
     this.api(logicalId, props.ApiId);
     const authorizerId = localId(6);
-    const functionName = functionNameOfInvocationUri(String(props.AuthorizerUri ?? ''));
+    const functionName = functionNameOfInvocationUri(propertyText(props.AuthorizerUri, ''));
     if (props.AuthorizerType !== 'REQUEST' || functionName === undefined) {
       throw new UnsupportedTemplateError(
         `${logicalId}: the local cloud supports REQUEST Lambda authorizers on WebSocket APIs. Received ${String(props.AuthorizerType)} with ${String(props.AuthorizerUri)}`,
@@ -441,7 +442,7 @@ class WebSocketApiCollector {
       apiId: String(props.ApiId),
       type: String(props.AuthorizerType),
       authorizerId,
-      name: String(props.Name ?? logicalId),
+      name: propertyText(props.Name, logicalId),
       functionName,
       identitySource: ((props.IdentitySource as string[] | undefined) ?? []).map(String),
     });
@@ -455,9 +456,9 @@ class WebSocketApiCollector {
       logicalId,
       apiId: String(props.ApiId),
       routeKey: String(props.RouteKey),
-      target: props.Target === undefined ? undefined : String(props.Target),
-      authorizationType: String(props.AuthorizationType ?? 'NONE'),
-      authorizerId: props.AuthorizerId === undefined ? undefined : String(props.AuthorizerId),
+      target: props.Target === undefined ? undefined : propertyText(props.Target),
+      authorizationType: propertyText(props.AuthorizationType, 'NONE'),
+      authorizerId: props.AuthorizerId === undefined ? undefined : propertyText(props.AuthorizerId),
     });
     return id;
   }
@@ -587,7 +588,7 @@ async function createTable(dynamodb: DynamoDBClient, name: string, props: Record
 function queueAttributes(props: Record<string, unknown>): Record<string, string> {
   const attributes: Record<string, string> = {};
   for (const key of ['VisibilityTimeout', 'MessageRetentionPeriod', 'DelaySeconds', 'ReceiveMessageWaitTimeSeconds', 'MaximumMessageSize']) {
-    if (props[key] !== undefined) attributes[key] = String(props[key]);
+    if (props[key] !== undefined) attributes[key] = propertyText(props[key]);
   }
   if (props.RedrivePolicy !== undefined) attributes.RedrivePolicy = JSON.stringify(props.RedrivePolicy);
   return attributes;
@@ -606,8 +607,8 @@ function functionSpec(logicalId: string, resource: CfnResource, props: Record<st
     functionName,
     functionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
     codeDirectory: join(assemblyDirectory, assetPath),
-    handler: String(props.Handler ?? 'index.handler'),
-    runtime: String(props.Runtime ?? 'nodejs22.x'),
+    handler: propertyText(props.Handler, 'index.handler'),
+    runtime: propertyText(props.Runtime, 'nodejs22.x'),
     timeoutSeconds: Number(props.Timeout ?? 3),
     memorySize: Number(props.MemorySize ?? 128),
     environment: Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, String(value)])),

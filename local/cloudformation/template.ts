@@ -131,7 +131,7 @@ export class IntrinsicResolver {
           if (expression.startsWith('!')) return `\${${expression.slice(1)}}`;
           if (variables && expression in variables) return String(this.resolve(variables[expression]));
           const [logicalId, attribute] = splitAtFirstDot(expression);
-          return String(attribute === undefined ? this.ref(logicalId!) : this.getAtt(logicalId!, attribute));
+          return String(attribute === undefined ? this.ref(logicalId) : this.getAtt(logicalId, attribute));
         });
       }
       case 'Fn::If': {
@@ -139,7 +139,7 @@ export class IntrinsicResolver {
         return this.resolve(this.condition(condition) ? whenTrue : whenFalse);
       }
       case 'Fn::Equals': {
-        const [left, right] = args;
+        const [left, right] = args as [unknown, unknown];
         return JSON.stringify(this.resolve(left)) === JSON.stringify(this.resolve(right));
       }
       case 'Fn::Not':

@@ -83,7 +83,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
       result.status === 'rejected' ? [result.reason instanceof Error ? result.reason.message : String(result.reason)] : [],
     );
     throw new AggregateError(
-      started.flatMap((result) => (result.status === 'rejected' ? [result.reason] : [])),
+      started.flatMap((result): unknown[] => (result.status === 'rejected' ? [result.reason] : [])),
       `The local cloud could not start:\n${reasons.join('\n')}`,
     );
   }

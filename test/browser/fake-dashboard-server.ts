@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ClientMessage, PROTOCOL_VERSION, type DashboardConfig, type ServerMessage, type WindowCount } from '../../contracts/dashboard';
+import { messageText } from '../support/websocket';
 import { closeServer, listen } from './support';
 
 /**
@@ -84,7 +85,7 @@ export async function startFakeDashboardServer(): Promise<FakeDashboardServer> {
       clients.add(ws);
       ws.on('close', () => clients.delete(ws));
       ws.on('message', (raw) => {
-        const parsed = ClientMessage.safeParse(JSON.parse(String(raw)));
+        const parsed = ClientMessage.safeParse(JSON.parse(messageText(raw)));
         if (!parsed.success || parsed.data.type !== 'subscribe') return;
         subscriptions.push(token);
         ws.send(fake.message('snapshot', fake.snapshot));

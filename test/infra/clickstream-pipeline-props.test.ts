@@ -59,6 +59,20 @@ describe('synth-time validation', () => {
       'dedupHorizon must be a whole number of seconds at least 0 seconds. Received 10.5 seconds',
     ],
     [
+      'a dedupHorizon shorter than a future-stamped click\'s window stays open',
+      { dedupHorizon: Duration.minutes(5), maxFutureSkew: Duration.minutes(5), allowedLateness: Duration.minutes(1) },
+      'dedupHorizon must be at least maxFutureSkew + 60 seconds + allowedLateness (420 seconds), or 0 to turn the ledger off: ' +
+        'a re-sent click must be remembered while its window can still count it. ' +
+        'Received dedupHorizon 300 seconds, maxFutureSkew 300 seconds, allowedLateness 60 seconds',
+    ],
+    [
+      'a maxFutureSkew the default dedupHorizon cannot cover',
+      { maxFutureSkew: Duration.minutes(20) },
+      'dedupHorizon must be at least maxFutureSkew + 60 seconds + allowedLateness (1320 seconds), or 0 to turn the ledger off: ' +
+        'a re-sent click must be remembered while its window can still count it. ' +
+        'Received dedupHorizon 900 seconds, maxFutureSkew 1200 seconds, allowedLateness 60 seconds',
+    ],
+    [
       'fractional maxFutureSkew',
       { maxFutureSkew: Duration.millis(100) },
       'maxFutureSkew must be a whole number of seconds at least 0 seconds. Received 0.1 seconds',

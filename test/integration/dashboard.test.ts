@@ -14,7 +14,7 @@ import type { GeneratedRecord } from '../../simulator/clicks';
 import { putAll } from '../../simulator/producer';
 import { requireJava, titled } from '../support/requirements';
 import { eventually, startTestCloud } from '../support/local-cloud';
-import { connectWebSocket, openWebSocket, type Inbox } from '../support/websocket';
+import { connectWebSocket, messageText, openWebSocket, type Inbox } from '../support/websocket';
 import type WebSocket from 'ws';
 
 const java = await requireJava();
@@ -85,7 +85,7 @@ describe.skipIf(!java.available)(titled('live dashboard on the local cloud', jav
     const { ws, inbox } = await openWebSocket(`${config.webSocketUrl}?token=${await devToken(sub)}`);
     sockets.push(ws);
     const messages: ServerMessage[] = [];
-    ws.on('message', (data) => messages.push(ServerMessage.parse(JSON.parse(String(data)))));
+    ws.on('message', (data) => messages.push(ServerMessage.parse(JSON.parse(messageText(data)))));
     ws.send(JSON.stringify({ v: PROTOCOL_VERSION, type: 'subscribe' }));
     await eventually(async () => messages.some((message) => message.type === 'snapshot'), () => `no snapshot; received ${JSON.stringify(inbox.received)}`, 15_000);
     return { ws, inbox, messages };

@@ -56,7 +56,7 @@ afterAll(async () => {
 function verifierFactory() {
   const verifier = JwtVerifier.create(
     { issuer: `${edge.url}/${userPoolId}`, audience: clientId, jwksUri: `${edge.url}/${userPoolId}/.well-known/jwks.json`, customJwtCheck: ({ payload }) => {
-      if (payload.token_use !== 'id') throw new Error(`expected an ID token, got ${String(payload.token_use)}`);
+      if (payload.token_use !== 'id') throw new Error(`expected an ID token, got ${JSON.stringify(payload.token_use)}`);
     } },
     { jwksCache: new SimpleJwksCache({ fetcher: globalFetch }) },
   );

@@ -259,8 +259,8 @@ describe('LocalLambdaRuntime', () => {
     const [left, right] = await Promise.all([runtime.invoke('left', { sleepMs: 400 }), runtime.invoke('right', { sleepMs: 400 })]);
 
     // Assess
-    const a = payloadOf(left!) as { startedAt: number; endedAt: number };
-    const b = payloadOf(right!) as { startedAt: number; endedAt: number };
+    const a = payloadOf(left) as { startedAt: number; endedAt: number };
+    const b = payloadOf(right) as { startedAt: number; endedAt: number };
     expect(b.startedAt).toBeLessThan(a.endedAt);
     expect(a.startedAt).toBeLessThan(b.endedAt);
   });

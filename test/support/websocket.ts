@@ -34,6 +34,12 @@ export interface Received {
   isBinary: boolean;
 }
 
+/** The text of a `ws` message, whichever of its three binary forms it arrived in. */
+export function messageText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (Buffer.isBuffer(data) ? data : Buffer.from(data)).toString('utf8');
+}
+
 /** The messages a socket received, in order, and how it closed. */
 export class Inbox {
   readonly received: Received[] = [];
@@ -42,8 +48,7 @@ export class Inbox {
 
   constructor(ws: WebSocket) {
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
-      this.received.push({ data: bytes.toString(), isBinary });
+      this.received.push({ data: messageText(data), isBinary });
       this.wake();
     });
     ws.on('close', (code: number, reason: Buffer) => {

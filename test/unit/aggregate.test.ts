@@ -161,7 +161,7 @@ describe('a batch of valid clicks', () => {
           {
             Put: {
               TableName: SETTINGS.stateTableName,
-              Item: { ...CHECKPOINT_KEY, sequenceNumber: seqOf(3), watermarkMs: T0 + 61_000, ledgerKey: ledgerKeyOf(3), updatedAt: '2026-01-01T00:10:00.000Z' },
+              Item: { ...CHECKPOINT_KEY, sequenceNumber: seqOf(3), watermarkMs: T0 /* e3 is stamped ahead of its arrival at T0: the watermark stops at T0 */, ledgerKey: ledgerKeyOf(3), updatedAt: '2026-01-01T00:10:00.000Z' },
               ...condition,
             },
           },
@@ -316,7 +316,7 @@ describe('a record whose Kinesis envelope is malformed', () => {
   it('fails the whole invocation when every record is malformed, and commits nothing', async () => {
     // Prepare
     const { deps } = dependencies();
-    const malformed = [0, 1].map((index) => ({ ...recordAt(index, click(`e${index}`)), eventName: 'unknown' }) as unknown as KinesisStreamRecord);
+    const malformed = [0, 1].map((index) => ({ ...recordAt(index, click(`e${index}`)), eventName: 'unknown' }));
 
     // Act
     const result = aggregateClicks({ Records: malformed }, CONTEXT, deps);

@@ -67,6 +67,31 @@ describe('decodeClick', () => {
     expect(decode(body)).toMatchObject({ ok: false, reason });
   });
 
+  it('rejects a URL that fits the character limit but not DynamoDB\'s byte limit, naming its size', () => {
+    // 1,100 'é' is under the 2,048-character limit but 2,230 UTF-8 bytes with its path: it would stall its shard.
+    const url = `/p/${'é'.repeat(1100)}/x/${'y'.repeat(24)}`;
+    expect(url.length).toBeLessThan(2048);
+    expect(Buffer.byteLength(url)).toBe(2230);
+    expect(decode(click('e1', url, T0))).toStrictEqual({ ok: false, reason: 'schema', detail: 'url: 2230 UTF-8 bytes; at most 2048 can be stored' });
+    const justFits = `/${'é'.repeat(1023)}a`;
+    expect(Buffer.byteLength(justFits)).toBe(2048);
+    expect(decode(click('e1', justFits, T0))).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    ['a lone high surrogate in the url', { eventId: 'e1', url: '/a\ud800', userId: 'u1', timestamp: T0 }, 'url: lone surrogate \\ud800 at index 2'],
+    ['a lone low surrogate in the eventId', { eventId: 'e\udc00', url: '/a', userId: 'u1', timestamp: T0 }, 'eventId: lone surrogate \\udc00 at index 1'],
+  ])('rejects %s instead of storing it as a different string', (_name, body, detail) => {
+    // JSON.stringify escapes lone surrogates, so the record carries them as \uXXXX escapes, as a producer would.
+    const result = decode(JSON.stringify(body));
+    expect(result).toMatchObject({ ok: false, reason: 'schema' });
+    expect(!result.ok && result.detail).toContain(detail);
+  });
+
+  it('accepts surrogate pairs (emoji) and counts them as 4 bytes', () => {
+    expect(decode(click('e1', '/😀', T0))).toMatchObject({ ok: true, click: { url: '/😀' } });
+  });
+
   it('names the offending field in schema errors', () => {
     const result = decode({ eventId: 'e1', url: '/a', timestamp: T0 });
     expect(result.ok).toBe(false);
@@ -88,7 +113,8 @@ describe('planBatch', () => {
     expect(plan.commits).toStrictEqual([
       {
         lastSequenceNumber: sequenceAt(4),
-        watermarkMs: T0 + 61_000,
+        // e4 is stamped 61 s after it arrived (at T0): it is counted, but moves the watermark only to T0.
+        watermarkMs: T0,
         windows: [
           { url: '/a', windowStartMs: windowStartOf(T0 - 5000), count: 2, lateCount: 0 },
           { url: '/b', windowStartMs: windowStartOf(T0 - 3000), count: 1, lateCount: 0 },
@@ -137,6 +163,27 @@ describe('planBatch', () => {
     expect(plan.lateEvents[0]).toMatchObject({ recordIndex: 2, watermarkMs: T0, click: { eventId: 'e3' } });
     expect(plan.commits[0]?.windows).toContainEqual({ url: '/a', windowStartMs: windowStartOf(T0 - 200_000), count: 0, lateCount: 1 });
     expect(plan.commits[0]?.eventIds).toContain('e3');
+  });
+
+  it('never lets an event move the watermark past its own arrival, so a fast producer clock closes no window', () => {
+    // Reproduces the defect: one click stamped 290 s ahead, then five on-time clicks. With the watermark
+    // taken from event time alone this gave counted 1, late 5 for about five minutes.
+    const arrival = (n: number) => T0 + n * 100;
+    const records = [
+      shardRecordFactory(1, click('ahead', '/a', arrival(1) + 290_000), arrival(1)),
+      ...[2, 3, 4, 5, 6].map((n) => shardRecordFactory(n, click(`on-time-${n}`, '/a', arrival(n) - 2000), arrival(n))),
+    ];
+
+    const plan = planBatch(records, NO_STATE, SETTINGS);
+
+    expect(plan.outcomes).toMatchObject({ counted: 6, late: 0 });
+    expect(plan.commits.at(-1)!.watermarkMs).toBe(arrival(1)); // the ahead click, capped at its arrival
+    // The committed watermark carries the bound into the next batch too.
+    const next = planBatch([shardRecordFactory(7, click('on-time-7', '/a', T0 - 3000), arrival(7))], {
+      checkpoint: sequenceAt(6),
+      watermarkMs: plan.commits.at(-1)!.watermarkMs,
+    }, SETTINGS);
+    expect(next.outcomes).toMatchObject({ counted: 1, late: 0 });
   });
 
   it('uses the committed watermark, so lateness is the same after a restart', () => {

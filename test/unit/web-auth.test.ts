@@ -29,7 +29,11 @@ function jsonResponse(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 }
 
-function browserFactory({ url = 'https://d111.cloudfront.net/', stored = {} as Record<string, string>, fetchResponse = jsonResponse(200, { id_token: validToken }) } = {}) {
+function browserFactory({
+  url = 'https://d111.cloudfront.net/',
+  stored = {},
+  fetchResponse = jsonResponse(200, { id_token: validToken }),
+}: { url?: string; stored?: Record<string, string>; fetchResponse?: Response } = {}) {
   const storage = new Map(Object.entries(stored));
   const navigations: string[] = [];
   const requests: { url: string; init?: RequestInit }[] = [];
@@ -75,7 +79,7 @@ describe('PKCE and the Cognito URLs', () => {
     const request = tokenRequest(COGNITO, { code: 'code-1', verifier: 'v-1' });
 
     expect(request.url).toBe('https://watershed.auth.us-east-1.amazoncognito.com/oauth2/token');
-    expect(Object.fromEntries(new URLSearchParams(String(request.init.body)))).toStrictEqual({
+    expect(Object.fromEntries(new URLSearchParams(request.init.body as URLSearchParams))).toStrictEqual({
       grant_type: 'authorization_code',
       client_id: 'client-1',
       code: 'code-1',
@@ -122,7 +126,7 @@ describe('CognitoTokenSource', () => {
     expect(browser.current()).toBe('https://d111.cloudfront.net/');
     expect(browser.storage.get(STORAGE_KEYS.idToken)).toBe(validToken);
     expect(browser.storage.has(STORAGE_KEYS.verifier)).toBe(false);
-    expect(Object.fromEntries(new URLSearchParams(String(browser.requests[0]!.init!.body)))).toMatchObject({ code: 'code-1', code_verifier: 'v-1' });
+    expect(Object.fromEntries(new URLSearchParams(browser.requests[0]!.init!.body as URLSearchParams))).toMatchObject({ code: 'code-1', code_verifier: 'v-1' });
   });
 
   it('refuses a response whose state this tab did not issue', async () => {

@@ -15,7 +15,10 @@ export interface ShardRecord {
 /** What the aggregator has committed for a shard: everything up to `checkpoint` is counted. */
 export interface ShardState {
   checkpoint?: string;
-  /** Highest event time committed for the shard; -Infinity before the first event. */
+  /**
+   * Highest event time committed for the shard, each event capped at its own arrival time (so no
+   * producer clock can move it past the stream's clock); -Infinity before the first event.
+   */
   watermarkMs: number;
 }
 
@@ -153,7 +156,10 @@ export class BatchPlanner {
       this.lateEvents.push({ recordIndex, record, click, windowStartMs, watermarkMs: this.watermarkMs });
     } else {
       delta.count += 1;
-      if (click.timestamp > this.watermarkMs) this.watermarkMs = click.timestamp;
+      // An event moves the watermark no further than its own arrival: a producer whose clock runs
+      // ahead (up to maxFutureSkew) would otherwise close windows that on-time events still fill.
+      const eventWatermarkMs = Math.min(click.timestamp, record.approximateArrivalMs);
+      if (eventWatermarkMs > this.watermarkMs) this.watermarkMs = eventWatermarkMs;
     }
     this.advance(record);
     return this.tally(late ? 'late' : 'counted');

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ClickEvent, isoToEpochMs, type Click, type RejectionReason } from '../../../contracts/clickstream';
+import { ClickEvent, isoToEpochMs, unstorableClickFields, type Click, type RejectionReason } from '../../../contracts/clickstream';
 import { compileInputValidator } from '../../../contracts/compiled-validator';
 
 const isClickInput = compileInputValidator(ClickEvent);
@@ -39,6 +39,8 @@ export function decodeClick(base64Data: string, arrivalMs: number, limits: Decod
   }
   const click = isClickInput(json) ? toClick(json) : undefined;
   if (click === undefined) return { ok: false, reason: 'schema', detail: schemaProblems(json) };
+  const unstorable = unstorableClickFields(click);
+  if (unstorable !== undefined) return { ok: false, reason: 'schema', detail: unstorable };
   if (click.timestamp > arrivalMs + limits.maxFutureSkewMs) {
     const aheadSeconds = Math.round((click.timestamp - arrivalMs) / 1000);
     return {
