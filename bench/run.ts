@@ -3,6 +3,7 @@ import { benchDashboard } from './dashboard';
 import { benchEndToEnd } from './e2e';
 import { benchWrites } from './writes';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
+import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
 
 const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard ...] [--seconds N] [--rate N] [--clients N]
 
@@ -19,6 +20,7 @@ const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(argv: string[]): Promise<void> {
+  silenceSdkNodeWarningForTools();
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(HELP);
     return;

@@ -37,9 +37,27 @@ export function createWatershedApp(options: WatershedAppOptions = {}): { app: Ap
   // AwsSolutions finding, error or warning, fails synthesis; the report is written to
   // <outdir>/validation-report.json.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+  const shardCount = clicksShardsFromContext(app.node.tryGetContext(CLICKS_SHARDS_CONTEXT));
   const stack = new WatershedStack(app, STACK_NAME, {
     stackName: STACK_NAME,
     description: 'Watershed: real-time analytics on Amazon Kinesis',
+    ...(shardCount === undefined ? {} : { clickstream: { shardCount } }),
   });
   return { app, stack };
+}
+
+/**
+ * Context key for the clicks stream's shard count: `npx cdk deploy -c clicksShards=4`, and what
+ * `npm start -- --shards 4` sets for the local cloud. Unset, the stream has 1 shard.
+ */
+export const CLICKS_SHARDS_CONTEXT = 'clicksShards';
+
+/** The shard count the context asks for: a number from code, a string from `-c` on the CLI. */
+export function clicksShardsFromContext(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const count = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(count) || count < 1) {
+    throw new Error(`${CLICKS_SHARDS_CONTEXT} must be a whole number of at least 1, e.g. -c ${CLICKS_SHARDS_CONTEXT}=4. Received ${JSON.stringify(value)}`);
+  }
+  return count;
 }

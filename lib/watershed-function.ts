@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -68,6 +68,10 @@ export function watershedFunction(scope: Construct, id: string, options: Watersh
       format: OutputFormat.CJS,
       externalModules: [],
       forceDockerBundling: false,
+      // esbuild's size table flags every bundle over 1 MB with a warning sign, at every synth and
+      // every `npm start`: nothing to act on (the functions bundle the SDK on purpose). Real
+      // warnings and errors still print.
+      logLevel: LogLevel.WARNING,
     },
     environment: {
       ...options.environment,

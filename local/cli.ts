@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud, type LocalCloud } from './cloud';
 import { runClickSimulator } from '../simulator/run';
+import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
 
 export const START_HELP = `Usage: npm start [-- options]
 
@@ -17,6 +18,9 @@ Options
   --persist [DIR]       keep emulator data in DIR across restarts        (default: in memory;
                                                                           DIR defaults to .watershed/data)
   --kinesis-engine E    kinesalite | kinesis-local                       (default kinesalite)
+  --shards N            shards of the clicks stream, 1 to 64; the same   (default 1)
+                        as cdk deploy -c clicksShards=N. Reshard while it
+                        runs with aws kinesis update-shard-count
   --no-simulate         start everything except the traffic simulators
   --rate N              simulated clicks per second                      (default 200)
   --duplicates F        share of producer re-sends the simulator injects (default 0.01)
@@ -31,12 +35,16 @@ export interface StartOptions {
   dashboardPort: number;
   persistDirectory?: string;
   kinesisEngine: KinesisEngine;
+  shards: number;
   simulate: boolean;
   rate: number;
   duplicates: number;
   late: number;
   malformed: number;
 }
+
+/** Each shard runs in its own execution environment (a worker thread): this bounds memory at start. */
+const MAX_START_SHARDS = 64;
 
 export class StartUsageError extends Error {
   override name = 'StartUsageError';
@@ -63,6 +71,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
         'dashboard-port': { type: 'string' },
         persist: { type: 'boolean' },
         'kinesis-engine': { type: 'string' },
+        shards: { type: 'string' },
         simulate: { type: 'boolean', default: true },
         rate: { type: 'string' },
         duplicates: { type: 'string' },
@@ -88,6 +97,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
     dashboardPort: numberOption('dashboard-port', values['dashboard-port'], 3000, { min: 0, max: 65_535, integer: true }),
     persistDirectory: values.persist ? (positionals[0] ?? '.watershed/data') : undefined,
     kinesisEngine: engine as KinesisEngine,
+    shards: numberOption('shards', values.shards, 1, { min: 1, max: MAX_START_SHARDS, integer: true }),
     simulate: values.simulate,
     rate: numberOption('rate', values.rate, 200, { min: 1, max: 20_000 }),
     duplicates: numberOption('duplicates', values.duplicates, 0.01, { max: 1 }),
@@ -112,7 +122,9 @@ export class StatusLine {
     const eventsPerSecond = (read - this.last.read) / seconds;
     const windowsPerSecond = (windows - this.last.windows) / seconds;
     this.last = { at: now, read, windows };
+    // Shards closed by a split or a merge and read to their end have nothing left to lag behind.
     const lag = shards
+      .filter((shard) => !shard.finished)
       .map((shard) => `${shard.shardId.replace(/^shardId-0*(?=\d)/, 'shard ')} ${shard.millisBehindLatest} ms, ${shard.recordsRead - shard.recordsDelivered} queued`)
       .join('; ');
     const m = this.cloud.metrics;
@@ -130,6 +142,7 @@ export class StatusLine {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  silenceSdkNodeWarningForTools();
   let options: StartOptions | 'help';
   try {
     options = parseStartArgs(argv);
@@ -153,6 +166,7 @@ async function main(argv: readonly string[]): Promise<number> {
     kinesisEngine: options.kinesisEngine,
     persistDirectory: options.persistDirectory,
     dashboardPort: options.dashboardPort,
+    clicksShards: options.shards,
     log: (line) => log(`  ${line}`),
   });
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -7,7 +7,7 @@ import type { DashboardConfig } from '../contracts/dashboard';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { LOCAL_CLOUD_STATE_FILE, type LocalCloudState } from '../contracts/local-cloud';
 import { DashboardEnv } from '../lambdas/dashboard/settings';
-import { createWatershedApp } from '../lib/app';
+import { CLICKS_SHARDS_CONTEXT, createWatershedApp } from '../lib/app';
 import { STACK_NAME } from '../lib/names';
 import { CheckpointFile } from './checkpoints';
 import { LOCAL_ACCOUNT_ID, localClientConfig } from './clients';
@@ -23,6 +23,7 @@ import { DynamoDbStreamEventSource } from './lambda/dynamodb-event-source';
 import { KinesisEventSource } from './lambda/kinesis-event-source';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
+import { assertPortsFree } from './ports';
 
 export { STACK_NAME };
 
@@ -44,6 +45,8 @@ export interface LocalCloudOptions {
   assemblyDirectory?: string;
   /** Port of the dashboard web app (on 127.0.0.1); 0 picks a free one. @default 3000 */
   dashboardPort?: number;
+  /** Shards of the clicks stream, set in the synthesized template (context `clicksShards`). @default 1 */
+  clicksShards?: number;
   log?: LogFn;
 }
 
@@ -76,10 +79,13 @@ export interface LocalCloud {
 }
 
 /** Synthesizes the CDK app in-process, with the asset metadata the local cloud needs. */
-export function synthesize(assemblyDirectory: string): string {
+export function synthesize(assemblyDirectory: string, options: { clicksShards?: number } = {}): string {
   const { app, stack } = createWatershedApp({
     outdir: assemblyDirectory,
-    context: { 'aws:cdk:enable-asset-metadata': true },
+    context: {
+      'aws:cdk:enable-asset-metadata': true,
+      ...(options.clicksShards === undefined ? {} : { [CLICKS_SHARDS_CONTEXT]: options.clicksShards }),
+    },
     validateTemplate: false,
   });
   app.synth();
@@ -95,10 +101,15 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const stateDirectory = resolve(options.stateDirectory ?? '.watershed');
   const assemblyDirectory = resolve(options.assemblyDirectory ?? 'cdk.out');
   mkdirSync(stateDirectory, { recursive: true });
+  // Before the seconds of synthesis and bundling: a taken port is reported at once.
+  await assertPortsFree([
+    { port: options.edgePort ?? 4566, what: 'The edge', flag: '--port' },
+    { port: options.dashboardPort ?? 3000, what: 'The dashboard', flag: '--dashboard-port' },
+  ]);
 
   let started = Date.now();
   const [templatePath, services] = await Promise.all([
-    Promise.resolve().then(() => synthesize(assemblyDirectory)),
+    Promise.resolve().then(() => synthesize(assemblyDirectory, { clicksShards: options.clicksShards })),
     startServices({ edgePort: options.edgePort ?? 4566, kinesisEngine: options.kinesisEngine ?? 'kinesalite', persistDir: options.persistDirectory, edgeLimits: options.edgeLimits, log }),
   ]);
   log(`synthesized ${STACK_NAME} and started the emulators in ${Date.now() - started} ms`);
@@ -117,6 +128,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stackName: STACK_NAME,
       assemblyDirectory,
       edgeUrl,
+      // Queue URLs on the edge's own origin: the functions' SQS clients resolve AWS_ENDPOINT_URL (the
+      // edge) and would log a QueueUrl/endpoint mismatch for every send if the hosts differed.
+      publicEdgeUrl: edgeUrl,
       log,
     });
     log(`provisioned in ${Date.now() - started} ms`);
@@ -199,7 +213,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       cleanup.push(() => dashboard.stop());
       dashboardUrl = `${dashboard.url}/`;
     }
-    const outputs = localOutputs(stack, dashboardUrl, log);
+    const outputs = localOutputs(stack, dashboardUrl);
     const outputsFile = join(stateDirectory, 'outputs.json');
     writeFileSync(outputsFile, `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
     // Written last, once everything answers, and removed first on stop: tools that find it can use it.
@@ -251,7 +265,7 @@ function dashboardWebSocketUrl(stack: ProvisionedStack, edgeUrl: string): string
  * nothing locally, so an output naming one (the dashboard's URL) names the local dashboard
  * instead; WebSocket stage URLs were already made local by provisioning.
  */
-function localOutputs(stack: ProvisionedStack, dashboardUrl: string, log: LogFn): Record<string, string> {
+function localOutputs(stack: ProvisionedStack, dashboardUrl: string): Record<string, string> {
   const domains = [...stack.resources.values()].filter((resource) => resource.type === 'AWS::CloudFront::Distribution').map((resource) => resource.attributes.DomainName!);
   const outputs: Record<string, string> = {};
   for (const [key, value] of Object.entries(stack.outputs)) {
@@ -262,7 +276,6 @@ function localOutputs(stack: ProvisionedStack, dashboardUrl: string, log: LogFn)
     }
     const path = value.slice(`https://${domain}`.length).replace(/^\//, '');
     outputs[key] = `${dashboardUrl}${path}`;
-    log(`output ${key}: ${value} is a CloudFront URL, which means nothing locally; it names the local dashboard, ${outputs[key]}`);
   }
   return outputs;
 }

@@ -37,11 +37,14 @@ Injected faults (fractions of all records, 0..1, sum at most 1)
 
 Target
   --target T          local | localstack | aws                             (default local)
-  --endpoint URL      Kinesis endpoint                                     (default ${LOCAL_ENDPOINT} for local
-                                                                            and localstack; AWS's for aws)
+  --endpoint URL      Kinesis endpoint                                     (default: for local, the running local
+                                                                            cloud's edge, found in .watershed/local-cloud.json
+                                                                            (npm start -- --port N is followed);
+                                                                            ${LOCAL_ENDPOINT} for localstack; AWS's for aws)
   --stream NAME       stream name                                          (default: from the outputs file)
   --outputs-file P    outputs of \`cdk deploy --outputs-file P\`; the key
-                      ClicksStreamName is read                             (default ${DEFAULT_OUTPUTS_FILE} for local)
+                      ClicksStreamName is read                             (default: for local, the running local
+                                                                            cloud's, ${DEFAULT_OUTPUTS_FILE})
   --region R          region                                               (default ${LOCAL_REGION} for local and
                                                                             localstack; the default chain for aws)
   -h, --help          show this help

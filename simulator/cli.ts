@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { HELP_TEXT, UsageError, parseSimulatorArgs } from './args';
 import type { ProducerStats } from './producer';
 import { runClickSimulator, type ClickSimulatorResult } from './run';
+import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
 
 /**
  * `npm run simulate -- clicks [options]`. The logic lives in ./args (parsing), ./run (the
@@ -45,6 +46,7 @@ export interface CliIo {
 
 /** Runs the CLI and resolves to its exit code. */
 export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  silenceSdkNodeWarningForTools();
   let parsed;
   try {
     parsed = parseSimulatorArgs(argv);

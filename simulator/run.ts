@@ -1,5 +1,6 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { CLICK_DEFAULTS, WindowTally, generateClicks, resolveClickOptions, type ClickGeneratorOptions } from './clicks';
+import { resolveLocalTarget } from './local-target';
 import { createKinesisClient, putAll, resolveStreamName, type ProducerStats, type PutAllOptions, type TargetKind } from './producer';
 
 export interface ClickSimulatorOptions extends Omit<ClickGeneratorOptions, 'count'> {
@@ -8,13 +9,13 @@ export interface ClickSimulatorOptions extends Omit<ClickGeneratorOptions, 'coun
    * @default 'local'
    */
   readonly target?: TargetKind;
-  /** @default - http://localhost:4566 for local and localstack; AWS's endpoint for aws */
+  /** @default - for local, the running local cloud's edge (.watershed/local-cloud.json); http://localhost:4566 for localstack; AWS's endpoint for aws */
   readonly endpoint?: string;
   /** @default - us-east-1 for local and localstack; the default chain for aws */
   readonly region?: string;
   /** @default - read from the outputs file */
   readonly stream?: string;
-  /** @default - .watershed/outputs.json for local */
+  /** @default - for local, the running local cloud's outputs file (.watershed/local-cloud.json names it) */
   readonly outputsFile?: string;
   /**
    * Records to send. Exclusive with durationSeconds.
@@ -91,8 +92,10 @@ export async function runClickSimulator(options: ClickSimulatorOptions, signal?:
     startTime: options.startTime ?? Date.now(),
   });
 
-  const streamName = resolveStreamName({ target, stream, outputsFile });
-  const client = injected ?? createKinesisClient({ kind: target, endpoint, region });
+  // An injected client already knows its endpoint; otherwise follow the running local cloud.
+  const located = injected === undefined ? resolveLocalTarget({ target, endpoint, stream, outputsFile }) : { endpoint, outputsFile };
+  const streamName = resolveStreamName({ target, stream, outputsFile: located.outputsFile });
+  const client = injected ?? createKinesisClient({ kind: target, endpoint: located.endpoint, region });
   const tally = trackExpected ? new WindowTally() : undefined;
   try {
     const stats = await putAll(client, streamName, generateClicks(generation), {

@@ -75,9 +75,10 @@ const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /**
- * Ends every emulator child when this process ends: on 'exit', and on SIGINT/SIGTERM/SIGHUP.
- * A signal is re-raised after the children are told to stop when nobody else handles it, so
- * the default behaviour (the process ends) is kept.
+ * Ends every emulator child when this process ends: on 'exit', and on SIGINT/SIGTERM/SIGHUP when
+ * nobody else handles the signal (then the signal is re-raised, so the process still ends). When
+ * someone does handle it, as `npm start` does to stop cleanly, the emulators keep serving until
+ * they are stopped in order: killing them first would fail the requests still in flight.
  */
 function installExitHook(): void {
   if (exitHookInstalled) return;
@@ -88,11 +89,10 @@ function installExitHook(): void {
   process.on('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
+      if (process.listenerCount(signal) > 1) return;
       killAll();
-      if (process.listenerCount(signal) === 1) {
-        process.removeListener(signal, onSignal);
-        process.kill(process.pid, signal);
-      }
+      process.removeListener(signal, onSignal);
+      process.kill(process.pid, signal);
     };
     process.on(signal, onSignal);
   }
@@ -109,6 +109,9 @@ export function spawnEmulator(options: SpawnEmulatorOptions): EmulatorProcess {
     cwd: options.cwd,
     env: options.env ? { ...process.env, ...options.env } : process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group: a terminal's Ctrl-C reaches only the local cloud, which then stops the
+    // emulators after the work in flight. The orphan guard still ends them if this process dies.
+    detached: true,
   });
   liveChildren.add(child);
   const output = new OutputTail();

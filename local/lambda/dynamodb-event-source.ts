@@ -14,8 +14,6 @@ import { StreamEventSource, type RecordsPage, type ShardListing, type ShardPosit
 export interface DynamoDbStreamEventSourceOptions extends StreamEventSourceOptions<DynamoDBStreamEvent> {
   /** A DynamoDB Streams client; DynamoDB Local serves the Streams API on its own endpoint. */
   streams: DynamoDBStreamsClient;
-  /** How often the stream is described again for new shards. @default 5000 */
-  shardDiscoveryIntervalMs?: number;
 }
 
 /** DynamoDB Streams' GetRecords returns at most 1,000 records. */
@@ -31,7 +29,7 @@ const MINUTE_MS = 60_000;
  */
 export class DynamoDbStreamEventSource extends StreamEventSource<StreamRecord, DynamoDBStreamEvent> {
   readonly kind = 'dynamodb';
-  protected override readonly shardDiscoveryIntervalMs: number;
+  protected readonly shardDiscoveryIntervalMs: number;
   private readonly streams: DynamoDBStreamsClient;
   /**
    * Shards whose iterator was taken by TRIM_HORIZON or LATEST and has read nothing yet. Should it

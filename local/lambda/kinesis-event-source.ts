@@ -34,12 +34,14 @@ export interface KinesisEventSourceOptions extends StreamEventSourceOptions<Kine
  */
 export class KinesisEventSource extends StreamEventSource<KinesisRecord, KinesisStreamEvent> {
   readonly kind = 'kinesis';
+  protected readonly shardDiscoveryIntervalMs: number;
   private readonly streamName: string;
   private readonly kinesis: KinesisClient;
 
   constructor(spec: EventSourceMappingSpec, options: KinesisEventSourceOptions) {
     super(spec, options);
     this.kinesis = options.kinesis;
+    this.shardDiscoveryIntervalMs = options.shardDiscoveryIntervalMs ?? 1000;
     this.streamName = spec.eventSourceArn.split('/').at(-1)!;
   }
 
@@ -48,7 +50,7 @@ export class KinesisEventSource extends StreamEventSource<KinesisRecord, Kinesis
     let nextToken: string | undefined;
     do {
       const page = await this.kinesis.send(new ListShardsCommand(nextToken === undefined ? { StreamName: this.streamName } : { NextToken: nextToken }));
-      for (const shard of page.Shards ?? []) shards.push({ shardId: shard.ShardId!, parentShardId: shard.ParentShardId });
+      for (const shard of page.Shards ?? []) shards.push({ shardId: shard.ShardId!, parentShardId: shard.ParentShardId, adjacentParentShardId: shard.AdjacentParentShardId });
       nextToken = page.NextToken;
     } while (nextToken !== undefined);
     return shards;

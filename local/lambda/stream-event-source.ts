@@ -49,12 +49,35 @@ export interface ShardProgress {
   functionErrors: number;
   partialFailures: number;
   discardedBatches: number;
+  /** Read to its end (a closed shard) with every batch done: its children may start. */
+  finished: boolean;
 }
 
-/** A shard as the stream lists it. Children are read only after their parent is read to its end. */
+/**
+ * A shard as the stream lists it. After a split a child has one parent; after a merge it has two
+ * (`adjacentParentShardId`). A child is read only once each listed parent is read to its end.
+ */
 export interface ShardListing {
   shardId: string;
   parentShardId?: string;
+  adjacentParentShardId?: string;
+}
+
+/**
+ * Where a mapping remembers how far it got on each shard: the last sequence number it processed.
+ * A `Map` is one (in memory, for a run); a durable store makes positions survive restarts.
+ */
+export interface ShardCheckpoints {
+  get(shardId: string): string | undefined;
+  set(shardId: string, sequenceNumber: string): void;
+}
+
+/** What happened in a race set up by `raceNextBatch`. */
+export interface BatchRace {
+  /** The invocation the mapping gave up on (as if timed out) while it kept running. */
+  first: InvokeResult & { startedAt: number; endedAt: number };
+  /** Its retry, with the same records, whose result the mapping acted on. */
+  retry: InvokeResult & { startedAt: number; endedAt: number };
 }
 
 /** Where a shard iterator starts. */
@@ -77,9 +100,11 @@ export interface StreamEventSourceOptions<E> {
   /** Queue URL for an on-failure destination ARN. */
   queueUrlForArn: (arn: string) => string;
   /** Where each shard starts: a checkpoint kept by an earlier run, or the mapping's starting position. */
-  checkpoints?: Map<string, string>;
+  checkpoints?: ShardCheckpoints;
   /** How often an idle shard is polled. AWS polls about once a second; locally we poll faster for latency. */
   idlePollMs?: number;
+  /** How often the stream is listed again for new shards (after a split or a merge). @default 1000 for Kinesis, 5000 for DynamoDB Streams */
+  shardDiscoveryIntervalMs?: number;
   log?: (message: string) => void;
   onProgress?: (progress: ShardProgress) => void;
 }
@@ -106,9 +131,12 @@ export abstract class StreamEventSource<R, E> {
   private initialShards = new Set<string>();
   private readonly stopController = new AbortController();
   private readonly loops: Promise<void>[] = [];
+  private lastListingError: string | undefined;
+  /** Races set up by raceNextBatch, per shard, waiting for that shard's next invocation. */
+  private readonly races = new Map<string, { retryAfter: Promise<unknown>; settle: (race: BatchRace) => void }>();
 
-  /** How often the stream is listed again for new shards; undefined lists it once, at start. */
-  protected readonly shardDiscoveryIntervalMs: number | undefined = undefined;
+  /** How often the stream is listed again for new shards. */
+  protected abstract readonly shardDiscoveryIntervalMs: number;
 
   constructor(
     readonly spec: EventSourceMappingSpec,
@@ -132,7 +160,25 @@ export abstract class StreamEventSource<R, E> {
     const listing = await this.listShards();
     this.initialShards = new Set(listing.map((shard) => shard.shardId));
     this.startEligible(listing);
-    if (this.shardDiscoveryIntervalMs !== undefined) this.loops.push(this.discoverShards(this.shardDiscoveryIntervalMs));
+    this.loops.push(this.discoverShards(this.shardDiscoveryIntervalMs));
+  }
+
+  /**
+   * Fault injection for tests: two invocations race on one shard, as when an invocation that timed
+   * out is still running while its retry starts. The shard's next invocation starts as usual;
+   * once `retryAfter` settles (a promise, or milliseconds after the first started), the mapping
+   * stops waiting for it and invokes the same records again in another execution environment,
+   * while the first keeps running. The mapping acts on the retry's result only. Resolves when
+   * both have finished.
+   */
+  raceNextBatch(shardId: string, retryAfter: Promise<unknown> | number): Promise<BatchRace> {
+    if (this.races.has(shardId)) throw new Error(`a race on ${shardId} is already waiting for its batch`);
+    return new Promise<BatchRace>((settle) => {
+      this.races.set(shardId, {
+        retryAfter: typeof retryAfter === 'number' ? new Promise((resolve) => setTimeout(resolve, retryAfter)) : retryAfter,
+        settle,
+      });
+    });
   }
 
   progress(): ShardProgress[] {
@@ -153,13 +199,16 @@ export abstract class StreamEventSource<R, E> {
     return this.stopController.signal.aborted;
   }
 
-  /** Starts a loop for every listed shard not started yet whose parent, if listed, is finished. */
+  /**
+   * Starts a loop for every listed shard not started yet whose parents are finished: read to
+   * their end, every batch done. A parent no longer listed (trimmed) holds nothing to wait for.
+   */
   private startEligible(listing: ShardListing[]): void {
     const listed = new Set(listing.map((shard) => shard.shardId));
     for (const shard of listing) {
       if (this.started.has(shard.shardId) || this.stopped) continue;
-      const parent = shard.parentShardId;
-      if (parent !== undefined && listed.has(parent) && !this.finished.has(parent)) continue;
+      const parents = [shard.parentShardId, shard.adjacentParentShardId].filter((parent) => parent !== undefined);
+      if (parents.some((parent) => listed.has(parent) && !this.finished.has(parent))) continue;
       this.started.add(shard.shardId);
       const progress: ShardProgress = {
         shardId: shard.shardId,
@@ -171,6 +220,7 @@ export abstract class StreamEventSource<R, E> {
         functionErrors: 0,
         partialFailures: 0,
         discardedBatches: 0,
+        finished: false,
       };
       this.shards.set(progress.shardId, progress);
       this.loops.push(this.pollShard(progress));
@@ -188,8 +238,12 @@ export abstract class StreamEventSource<R, E> {
   private async rediscover(): Promise<void> {
     try {
       this.startEligible(await this.listShards());
+      this.lastListingError = undefined;
     } catch (error) {
-      if (!this.stopped) this.options.log?.(`event source ${this.spec.logicalId}: listing shards failed: ${(error as Error).message}`);
+      // Said once per distinct failure: the stream is listed every second or so.
+      const message = (error as Error).message;
+      if (!this.stopped && message !== this.lastListingError) this.options.log?.(`event source ${this.spec.logicalId}: listing shards failed: ${message}`);
+      this.lastListingError = message;
     }
   }
 
@@ -238,6 +292,8 @@ export abstract class StreamEventSource<R, E> {
         }
         if (!this.stopped && iterator === undefined) {
           this.finished.add(progress.shardId);
+          progress.finished = true;
+          this.options.log?.(`event source ${this.spec.logicalId}: ${progress.shardId} is closed and drained; its children may start`);
           await this.rediscover();
         }
         return;
@@ -266,7 +322,7 @@ export abstract class StreamEventSource<R, E> {
         return;
       }
       progress.invocations += 1;
-      const result = await this.options.invoke(this.spec.functionName, this.event(progress.shardId, pending));
+      const result = await this.invoke(progress.shardId, pending);
       const failedAt = result.ok ? this.firstReportedFailure(pending, result.payload) : 0;
       if (failedAt === undefined) {
         this.checkpoint(progress, pending.at(-1)!, pending.length);
@@ -295,6 +351,27 @@ export abstract class StreamEventSource<R, E> {
       }
       await sleep(Math.min(1000, 50 * 2 ** attempt), this.stopController.signal);
     }
+  }
+
+  /** One invocation with these records; or two racing ones, when a test set up a race. */
+  private async invoke(shardId: string, records: R[]): Promise<InvokeResult> {
+    const event = this.event(shardId, records);
+    const race = this.races.get(shardId);
+    if (race === undefined) return this.options.invoke(this.spec.functionName, event);
+    this.races.delete(shardId);
+    const timed = async () => {
+      const startedAt = Date.now();
+      const result = await this.options.invoke(this.spec.functionName, event);
+      return { ...result, startedAt, endedAt: Date.now() };
+    };
+    const first = timed();
+    await race.retryAfter;
+    const retry = await timed();
+    // The first may still be running: the race settles, and stop() waits, once it has finished too.
+    const settled = first.then((firstResult) => race.settle({ first: firstResult, retry }));
+    this.loops.push(settled);
+    const { startedAt: _startedAt, endedAt: _endedAt, ...result } = retry;
+    return result;
   }
 
   /**

@@ -323,6 +323,7 @@ describe.skipIf(!java.available)(titled('DynamoDbStreamEventSource over DynamoDB
         functionErrors: 0,
         partialFailures: 0,
         discardedBatches: 0,
+        finished: false,
       });
       expect(checkpoints).toStrictEqual(new Map([[shard!.shardId, shard!.checkpoint]]));
     });

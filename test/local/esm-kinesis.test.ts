@@ -326,6 +326,7 @@ describe('KinesisEventSource over kinesalite', () => {
           functionErrors: 0,
           partialFailures: 0,
           discardedBatches: 0,
+          finished: false,
         },
       ]);
     });
@@ -596,6 +597,7 @@ describe('KinesisEventSource over kinesalite', () => {
           millisBehindLatest: 0,
           recordsRead: 10,
           discardedBatches: 1,
+          finished: false,
           ...errorCase.progress,
         },
       ]);

@@ -108,8 +108,8 @@ describe('LocalLambdaRuntime', () => {
       expect(remaining).toBeLessThanOrEqual(5_000);
       expect(payloadOf(beta)).toMatchObject({ event: { n: 3 }, invocations: 1, env: { GREETING: 'hello from beta', AWS_LAMBDA_FUNCTION_NAME: 'beta' } });
       expect([runtime.stats('alpha'), runtime.stats('beta')]).toStrictEqual([
-        { coldStarts: 1, invocations: 2 },
-        { coldStarts: 1, invocations: 1 },
+        { coldStarts: 1, invocations: 2, environments: 1, peakConcurrency: 1 },
+        { coldStarts: 1, invocations: 1, environments: 1, peakConcurrency: 1 },
       ]);
       expect(runtime.functionNames).toStrictEqual(['alpha', 'beta']);
     });
@@ -178,22 +178,23 @@ describe('LocalLambdaRuntime', () => {
         { ...expected, durationMs: expect.any(Number) },
         { ...expected, durationMs: expect.any(Number) },
       ]);
-      expect(runtime.stats('failing')).toStrictEqual({ coldStarts: 1, invocations: 2 });
+      expect(runtime.stats('failing')).toMatchObject({ coldStarts: 1, invocations: 2, environments: 1 });
     });
   });
 
   it('times out an invocation that outlives its Timeout, and cold-starts the next one', async () => {
     // Prepare
-    const runtime = runtimeFactory([functionSpecFactory('slow', 'sleeper', { timeoutSeconds: 1 })]);
+    // (2 s, so that a cold start on a busy machine fits in the timeout of the invocation after it)
+    const runtime = runtimeFactory([functionSpecFactory('slow', 'sleeper', { timeoutSeconds: 2 })]);
 
     // Act
-    const timedOut = await runtime.invoke('slow', { sleepMs: 3_000 });
+    const timedOut = await runtime.invoke('slow', { sleepMs: 6_000 });
     const next = await runtime.invoke('slow', { sleepMs: 0 });
 
     // Assess
-    expect(timedOut).toStrictEqual({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 1.00 seconds', durationMs: 1_000 });
+    expect(timedOut).toStrictEqual({ ok: false, errorType: 'Sandbox.Timedout', errorMessage: 'Task timed out after 2.00 seconds', durationMs: 2_000 });
     expect(payloadOf(next)).toMatchObject({ invocations: 1 });
-    expect(runtime.stats('slow')).toStrictEqual({ coldStarts: 2, invocations: 2 });
+    expect(runtime.stats('slow')).toMatchObject({ coldStarts: 2, invocations: 2, environments: 1 });
   });
 
   it('fails an invocation whose environment crashes mid-flight, then cold-starts with fresh module state', async () => {
@@ -213,7 +214,7 @@ describe('LocalLambdaRuntime', () => {
     expect(crashed).toStrictEqual({ ok: false, errorType: 'Runtime.ExitError', errorMessage: 'execution environment crashed', durationMs: expect.any(Number) });
     expect(crashed.durationMs).toBeLessThan(5_000);
     expect(payloadOf(next)).toMatchObject({ invocations: 1 });
-    expect(runtime.stats('victim')).toStrictEqual({ coldStarts: 2, invocations: 3 });
+    expect(runtime.stats('victim')).toMatchObject({ coldStarts: 2, invocations: 3, environments: 1 });
   });
 
   it('fails an invocation whose function exits its environment, then cold-starts with fresh module state', async () => {
@@ -228,26 +229,83 @@ describe('LocalLambdaRuntime', () => {
     // Assess
     expect(exited).toStrictEqual({ ok: false, errorType: 'Runtime.ExitError', errorMessage: 'execution environment exited with code 3', durationMs: expect.any(Number) });
     expect(payloadOf(next)).toStrictEqual({ invocations: 1 });
-    expect(runtime.stats('exiter')).toStrictEqual({ coldStarts: 2, invocations: 3 });
+    expect(runtime.stats('exiter')).toMatchObject({ coldStarts: 2, invocations: 3, environments: 1 });
   });
 
-  it('runs the invocations of one function one at a time, in the order they came', async () => {
+  it('runs concurrent invocations of one function in separate execution environments, at the same time', async () => {
     // Prepare
-    const runtime = runtimeFactory([functionSpecFactory('serial', 'sleeper')]);
+    const runtime = runtimeFactory([functionSpecFactory('parallel', 'sleeper')]);
 
     // Act
-    const results = await Promise.all(['a', 'b', 'c'].map((label) => runtime.invoke('serial', { sleepMs: 150, label })));
+    const results = await Promise.all(['a', 'b', 'c'].map((label) => runtime.invoke('parallel', { sleepMs: 400, label })));
 
-    // Assess
-    const payloads = results.map((result) => payloadOf(result) as { label: string; invocations: number; concurrent: number; startedAt: number; endedAt: number });
+    // Assess: three workers (thread ids measured inside them), each a fresh module scope, overlapping in time
+    const payloads = results.map((result) => payloadOf(result) as { label: string; invocations: number; concurrent: number; threadId: number; startedAt: number; endedAt: number });
     expect(payloads.map(({ label, invocations, concurrent }) => ({ label, invocations, concurrent }))).toStrictEqual([
       { label: 'a', invocations: 1, concurrent: 1 },
-      { label: 'b', invocations: 2, concurrent: 1 },
-      { label: 'c', invocations: 3, concurrent: 1 },
+      { label: 'b', invocations: 1, concurrent: 1 },
+      { label: 'c', invocations: 1, concurrent: 1 },
+    ]);
+    expect(new Set(payloads.map((payload) => payload.threadId)).size).toBe(3);
+    const lastStart = Math.max(...payloads.map((payload) => payload.startedAt));
+    const firstEnd = Math.min(...payloads.map((payload) => payload.endedAt));
+    expect(lastStart).toBeLessThan(firstEnd);
+    expect(runtime.stats('parallel')).toStrictEqual({ coldStarts: 3, invocations: 3, environments: 3, peakConcurrency: 3 });
+  });
+
+  it('runs an invocation in a free environment, warm, and starts a new one only when all are busy', async () => {
+    // Prepare: two environments, both idle again
+    const runtime = runtimeFactory([functionSpecFactory('pool', 'sleeper')]);
+    await Promise.all([runtime.invoke('pool', { sleepMs: 200 }), runtime.invoke('pool', { sleepMs: 200 })]);
+
+    // Act
+    const sequential = [await runtime.invoke('pool', { sleepMs: 0 }), await runtime.invoke('pool', { sleepMs: 0 })];
+    const together = await Promise.all([1, 2, 3].map(() => runtime.invoke('pool', { sleepMs: 200 })));
+
+    // Assess: the sequential ones reused one warm environment; three at once needed a third
+    const sequentialPayloads = sequential.map((result) => payloadOf(result) as { threadId: number; invocations: number });
+    expect(sequentialPayloads[0]!.threadId).toBe(sequentialPayloads[1]!.threadId);
+    expect(sequentialPayloads[1]!.invocations).toBe(sequentialPayloads[0]!.invocations + 1);
+    expect(new Set(together.map((result) => (payloadOf(result) as { threadId: number }).threadId)).size).toBe(3);
+    expect(runtime.stats('pool')).toStrictEqual({ coldStarts: 3, invocations: 7, environments: 3, peakConcurrency: 3 });
+  });
+
+  it('with maxEnvironmentsPerFunction, makes invocations past the limit wait for a free environment', async () => {
+    // Prepare
+    const runtime = runtimeFactory([functionSpecFactory('limited', 'sleeper')], { maxEnvironmentsPerFunction: 1 });
+
+    // Act
+    const results = await Promise.all(['a', 'b', 'c'].map((label) => runtime.invoke('limited', { sleepMs: 150, label })));
+
+    // Assess: one environment, in the order they came, one after the other
+    const payloads = results.map((result) => payloadOf(result) as { label: string; invocations: number; startedAt: number; endedAt: number });
+    expect(payloads.map(({ label, invocations }) => ({ label, invocations }))).toStrictEqual([
+      { label: 'a', invocations: 1 },
+      { label: 'b', invocations: 2 },
+      { label: 'c', invocations: 3 },
     ]);
     for (let index = 1; index < payloads.length; index += 1) {
       expect(payloads[index]!.startedAt).toBeGreaterThanOrEqual(payloads[index - 1]!.endedAt);
     }
+    expect(runtime.stats('limited')).toStrictEqual({ coldStarts: 1, invocations: 3, environments: 1, peakConcurrency: 1 });
+  });
+
+  it('crashes only the environments running the invocations a filter picks; the others carry on', async () => {
+    // Prepare
+    const lines: string[] = [];
+    const runtime = runtimeFactory([functionSpecFactory('shared', 'sleeper', { timeoutSeconds: 10 })], { onLogLine: (_name, line) => lines.push(line) });
+    const doomed = runtime.invoke('shared', { sleepMs: 1_000, label: 'doomed' });
+    const survivor = runtime.invoke('shared', { sleepMs: 1_000, label: 'survivor' });
+    await waitUntil(() => lines.includes('sleeping doomed for 1000 ms') && lines.includes('sleeping survivor for 1000 ms'), 'both invocations to start');
+
+    // Act
+    const crashed = await runtime.crash('shared', (event) => (event as { label?: string }).label === 'doomed');
+
+    // Assess
+    expect(crashed).toBe(1);
+    expect(await doomed).toStrictEqual({ ok: false, errorType: 'Runtime.ExitError', errorMessage: 'execution environment crashed', durationMs: expect.any(Number) });
+    expect(payloadOf(await survivor)).toMatchObject({ label: 'survivor', invocations: 1 });
+    expect(runtime.stats('shared')).toMatchObject({ coldStarts: 2, invocations: 2, environments: 1 });
   });
 
   it('runs different functions at the same time', async () => {

@@ -4,11 +4,32 @@ import type { EdgeHandler } from '../../local/edge';
 /** What to do with a response the upstream produced: deliver it, or cut the connection instead. */
 export type FaultDecision = 'pass' | 'drop';
 
+/** A request as the fault hooks see it: its `X-Amz-Target` and its body. */
+export interface InterceptedCall {
+  target: string;
+  body: string;
+}
+
+export interface FaultHooks {
+  /** Runs before the request goes upstream; the request waits for it (to hold it back, say). */
+  beforeRequest?: (call: InterceptedCall) => Promise<void>;
+  /** Runs after the upstream handled the request, before the caller hears back. */
+  afterResponse?: (call: InterceptedCall) => Promise<FaultDecision>;
+}
+
 /**
  * An edge route that forwards to an HTTP/1.1 upstream but lets a test act after the upstream has
  * handled a request and before the caller hears back, e.g. kill the caller at that moment.
  */
-export function faultInjectingRoute(upstream: string, afterResponse: (target: string) => Promise<FaultDecision>): EdgeHandler {
+export function faultInjectingRoute(upstream: string, afterResponse: (target: string, body: string) => Promise<FaultDecision>): EdgeHandler {
+  return interceptingRoute(upstream, { afterResponse: ({ target, body }) => afterResponse(target, body) });
+}
+
+/**
+ * An edge route that forwards to an HTTP/1.1 upstream, letting a test hold a request back before
+ * it reaches the upstream, and act after the upstream handled it (deliver or cut the connection).
+ */
+export function interceptingRoute(upstream: string, hooks: FaultHooks): EdgeHandler {
   return async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -17,6 +38,8 @@ export function faultInjectingRoute(upstream: string, afterResponse: (target: st
     for (const [name, value] of Object.entries(req.headers)) {
       if (!name.startsWith(':') && typeof value === 'string' && name !== 'connection') headers[name] = value;
     }
+    const call: InterceptedCall = { target: String(req.headers['x-amz-target'] ?? ''), body: body.toString('utf8') };
+    await hooks.beforeRequest?.(call);
     const upstreamResponse = await new Promise<{ status: number; headers: Record<string, string>; body: Buffer }>((resolve, reject) => {
       const outgoing = request(`${upstream}${req.url}`, { method: req.method, headers }, (response) => {
         const parts: Buffer[] = [];
@@ -28,7 +51,7 @@ export function faultInjectingRoute(upstream: string, afterResponse: (target: st
       outgoing.on('error', reject);
       outgoing.end(body);
     });
-    const decision = await afterResponse(String(req.headers['x-amz-target'] ?? ''));
+    const decision = (await hooks.afterResponse?.(call)) ?? 'pass';
     if (decision === 'drop') {
       req.socket.destroy();
       return;

@@ -9,13 +9,14 @@ import { localClientConfig } from '../../local/clients';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 
 /** A local cloud in a temporary directory on OS-picked ports, for one test file. */
-export async function startTestCloud(): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
+export async function startTestCloud(options: { clicksShards?: number } = {}): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
   const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
   const cloud = await startLocalCloud({
     edgePort: 0,
     dashboardPort: 0,
     stateDirectory: join(directory, 'state'),
     assemblyDirectory: join(directory, 'cdk.out'),
+    ...options,
   });
   return {
     cloud,
