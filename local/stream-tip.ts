@@ -49,11 +49,25 @@ export class StreamTipFollower {
         // The status line is best effort: a failed poll is retried on the next round, and a stop
         // in progress (the engine already gone) must not print anything.
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        this.stopController.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await this.pause(pollMs);
     }
+  }
+
+  /** Waits `ms`, or less when stopped; removes its abort listener either way (one per round would leak). */
+  private pause(ms: number): Promise<void> {
+    const { signal } = this.stopController;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   private async discover(position: 'LATEST' | 'TRIM_HORIZON'): Promise<void> {
