@@ -56,7 +56,9 @@ describe.skipIf(!java.available)(titled('the first hour: npm start on another po
     });
     cloud.stdout!.on('data', (chunk: Buffer) => (console_ += chunk.toString()));
     cloud.stderr!.on('data', (chunk: Buffer) => (console_ += chunk.toString()));
-    exited = new Promise((resolve) => cloud.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': npm may end on the SIGINT before its script has printed its last line;
+    // the pipes close only when the local cloud itself is gone.
+    exited = new Promise((resolve) => cloud.once('close', (code, signal) => resolve({ code, signal })));
     await eventually(async () => /^ready in /m.test(console_) || cloud.exitCode !== null, () => console_, 240_000);
     expect(cloud.exitCode, console_).toBeNull();
     state = readLocalCloudState(join(sandbox.directory, '.watershed'))!;
@@ -102,7 +104,7 @@ describe.skipIf(!java.available)(titled('the first hour: npm start on another po
       dynamodb.destroy();
     }
     expect(counted).toBe(300);
-  });
+  }, 180_000);
 
   describe.skipIf(!tools.available)(titled('README snippets', tools), () => {
     const snippets = readReadmeSnippets(join(__dirname, '..', '..', 'README.md'));
