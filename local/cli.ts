@@ -171,8 +171,8 @@ async function main(argv: readonly string[]): Promise<number> {
   log('Watershed local cloud: starting (synthesizing the CDK app and starting the emulators)');
   // The venue simulators first, on the ports the template's gateway configuration names, so the
   // gateway finds them as soon as the local cloud starts it.
-  const venues: DemoVenues | undefined = options.simulate ? await startDemoVenues() : undefined;
-  if (venues !== undefined) log(`market-data venues: REST quotes ${venues.rest.url}`);
+  const venues: DemoVenues | undefined = options.simulate ? await startDemoVenues({ fix: options.fix === undefined }) : undefined;
+  if (venues !== undefined) log(`market-data venues: REST quotes ${venues.rest.url}${venues.fix === undefined ? '' : `, FIX 4.4 acceptor 127.0.0.1:${venues.fix.port}`}`);
   if (options.fix !== undefined) log(`market-data gateway: FIX session to the external acceptor ${options.fix.host}:${options.fix.port}`);
   const cloud = await startLocalCloud({
     serviceEnvironment: options.fix === undefined ? undefined : fixVenueOverride(options.fix),

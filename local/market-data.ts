@@ -1,4 +1,5 @@
 import { DEMO_VENUES, GATEWAY_METRICS, GatewayConfig, GatewayEnv } from '../contracts/market-data-gateway';
+import { FixVenue } from '../simulator/venues/fix-venue';
 import { RestQuoteVenue } from '../simulator/venues/rest-venue';
 import type { ServiceEnvironmentOverride } from './containers/runner';
 import type { EmfMetrics } from './metrics';
@@ -47,14 +48,21 @@ export function fixVenueOverride(venue: ExternalFixVenue): ServiceEnvironmentOve
 
 export interface DemoVenues {
   rest: RestQuoteVenue;
+  /** Absent when the gateway talks to an external acceptor (`--fix`). */
+  fix?: FixVenue;
   stop(): Promise<void>;
 }
 
-/** The REST quote venue on the port the default configuration names. */
-export async function startDemoVenues(): Promise<DemoVenues> {
+/** The venue simulators on the ports the default configuration names. */
+export async function startDemoVenues(options: { fix: boolean }): Promise<DemoVenues> {
   const rest = new RestQuoteVenue({ symbols: ['AAPL', 'MSFT', 'EUR/USD'], seed: Date.now() % 1e9, port: DEMO_VENUES.restPort, updateEveryMs: 500 });
   await rest.start();
-  return { rest, stop: () => rest.stop() };
+  let fix: FixVenue | undefined;
+  if (options.fix) {
+    fix = new FixVenue({ symbols: ['EUR/USD', 'GBP/USD', 'USD/JPY'], senderCompId: DEMO_VENUES.fixTargetCompId, targetCompId: DEMO_VENUES.fixSenderCompId, port: DEMO_VENUES.fixPort, rate: 20 });
+    await fix.start();
+  }
+  return { rest, fix, stop: async () => { await fix?.stop(); await rest.stop(); } };
 }
 
 /** `ticks fix:demo-fix 120/s, rest:demo-rest 3/s | fix demo-fix ActiveNormalSession`: rates since the last call. */
