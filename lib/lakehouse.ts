@@ -282,7 +282,9 @@ export class Lakehouse extends Construct {
       'Compaction and snapshot retention rewrite and delete data and metadata files of any lakehouse table, all under warehouse/*; Glue grants name the tables.');
     Validations.of(this.accessLogsBucket).acknowledge({
       id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket itself; logging it into itself would loop.',
+      reason:
+        'This is the access-log bucket of the lakehouse and Athena result buckets itself; logging its own ' +
+        'access into itself would loop, and its objects expire after 90 days.',
     });
 
     this.workGroup = this.createWorkGroup(removalPolicy);
