@@ -25,7 +25,7 @@ export type LocalCloudState = z.infer<typeof LocalCloudState>;
 
 /**
  * The running local cloud's state from `stateDirectory`, or undefined when none is running there
- * (no file, or the process that wrote it has gone).
+ * (no file, an unreadable or malformed one, or the process that wrote it has gone).
  */
 export function readLocalCloudState(stateDirectory = DEFAULT_STATE_DIRECTORY): LocalCloudState | undefined {
   let text: string;
@@ -34,7 +34,14 @@ export function readLocalCloudState(stateDirectory = DEFAULT_STATE_DIRECTORY): L
   } catch {
     return undefined;
   }
-  const parsed = LocalCloudState.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // A file cut short by a kill during the write names no cloud anyone can use.
+    return undefined;
+  }
+  const parsed = LocalCloudState.safeParse(json);
   if (!parsed.success || !processIsAlive(parsed.data.pid)) return undefined;
   return parsed.data;
 }
