@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { SHARDS_PARTITION } from '../contracts/clickstream';
 import { compareSequenceNumbers } from '../lambdas/clickstream/core/sequence';
 import { localClientConfig } from '../local/clients';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
@@ -31,9 +32,10 @@ interface Put {
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 /**
- * Puts clicks at `rate` through the edge and watches the aggregator's checkpoint: an event is
- * counted when the checkpoint covers its sequence number, because the checkpoint commits in the
- * same transaction as the window counts. Latency runs from the start of its PutRecords call.
+ * Puts clicks at `rate` through the edge and watches the shard's progress item in the window
+ * table: the aggregator writes it after the step's partials, so an event is visible to readers
+ * (a Query of its minute counts it) once the progress covers its sequence number. Latency runs
+ * from the start of its PutRecords call.
  */
 export async function benchEndToEnd({ rate = 1000, seconds = 30, drainEvents = 30_000, log = (_line: string): void => undefined } = {}): Promise<EndToEndResult> {
   const directory = mkdtempSync(join(tmpdir(), 'watershed-bench-'));
@@ -44,9 +46,11 @@ export async function benchEndToEnd({ rate = 1000, seconds = 30, drainEvents = 3
     const kinesis = new KinesisClient(config());
     const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(config()));
     const stream = cloud.outputs.ClicksStreamName!;
-    const checkpointKey = { pk: `checkpoint#${cloud.outputs.ClicksStreamArn}#shardId-000000000000`, sk: 'checkpoint' };
+    // The shard's progress item is written after the partials of a step, so once it covers a
+    // record, every reader of the window table sees that record's click: put -> visible to readers.
+    const progressKey = { pk: SHARDS_PARTITION, sk: 'shardId-000000000000' };
     const readCheckpoint = async () =>
-      (await ddb.send(new GetCommand({ TableName: cloud!.outputs.AggregatorStateTableName, Key: checkpointKey, ConsistentRead: true }))).Item
+      (await ddb.send(new GetCommand({ TableName: cloud!.outputs.ClickWindowsTableName, Key: progressKey, ConsistentRead: true }))).Item
         ?.sequenceNumber as string | undefined;
 
     const putAll = async (count: number, perSecond: number, seed: number, onPut: (put: Put) => void = () => undefined): Promise<Put[]> => {

@@ -1,74 +1,109 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { planBatch, type ShardState } from '../lambdas/clickstream/core/batch-plan';
+import { windowIso, windowStartOf } from '../lambdas/clickstream/core/windowing';
 import { ShardStore } from '../lambdas/clickstream/shard-store';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/clients';
+import { startDynamoDb } from '../local/emulators/dynamodb';
 import { DEFAULT_PLAN_SETTINGS, zipfShardRecords } from './workload';
 
 export interface WritesResult {
-  batchSize: number;
+  scheme: string;
+  batchSize?: number;
   events: number;
-  /** Items written (window updates, checkpoints, ledger and pending items) per 1,000 events. */
+  /** Write capacity units DynamoDB Local reported consumed (ReturnConsumedCapacity TOTAL), per 1,000 events. */
+  wruPer1000: number;
+  /** Items written per 1,000 events. */
   itemWritesPer1000: number;
-  windowWritesPer1000: number;
-  /** TransactWriteItems requests per 1,000 events. */
-  requestsPer1000: number;
-  /** Write capacity units: transactional writes cost 2 WCU per started KB of item. */
-  wcuPer1000: number;
-  /** One UpdateItem per event: 1,000 item writes, requests and WCU per 1,000 events. */
-  reduction: number;
 }
 
-/** Bytes of an item as DynamoDB sizes it, closely enough: attribute names plus values. */
-function itemBytes(item: unknown): number {
-  return Buffer.byteLength(JSON.stringify(item, (_key, value: unknown) => (value instanceof Set ? [...value] : value)));
-}
+const WINDOW_TABLE = 'windows';
+const STATE_TABLE = 'state';
 
-/**
- * Runs the real ShardStore over a recording client that accepts every write, so the counts are
- * exactly what the aggregator sends for this workload, with no emulator noise in between.
- */
-function recordingClient() {
-  const totals = { requests: 0, items: 0, windowItems: 0, wcu: 0 };
-  const client = {
-    send: async (command: { input: Record<string, unknown>; constructor: { name: string } }) => {
-      if (command.constructor.name !== 'TransactWriteCommand') return { Items: [] };
-      totals.requests += 1;
-      for (const entry of command.input.TransactItems as Record<string, { Item?: unknown; Key?: unknown; ExpressionAttributeValues?: unknown }>[]) {
-        const [kind, operation] = Object.entries(entry)[0]!;
-        totals.items += 1;
-        if (kind === 'Update') totals.windowItems += 1;
-        const bytes = itemBytes(operation.Item ?? { ...(operation.Key as object), ...(operation.ExpressionAttributeValues as object) });
-        totals.wcu += 2 * Math.max(1, Math.ceil(bytes / 1024));
-      }
-      return {};
-    },
-  };
-  return { client: client as unknown as DynamoDBDocumentClient, totals };
-}
-
-/**
- * DynamoDB writes the aggregator makes for a Zipf(1.1) workload over 1,000 URLs at 1,000 events/s,
- * delivered in batches of `batchSize` (what the event source mapping hands one invocation).
- */
-export async function benchWrites(batchSize: number, events = 120_000): Promise<WritesResult> {
-  const records = zipfShardRecords(events, { rate: 1000, urls: 1000, zipf: 1.1 });
-  const { client, totals } = recordingClient();
-  const store = new ShardStore(client, { windowTableName: 'windows', stateTableName: 'state', dedupHorizonMs: 900_000 });
-  const shard = { streamArn: 'arn:aws:kinesis:us-east-1:000000000000:stream/clicks', shardId: 'shardId-000000000000' };
-  let state: ShardState = { watermarkMs: Number.NEGATIVE_INFINITY };
-  const now = Date.parse('2026-01-01T00:00:00Z');
-  for (let start = 0; start < records.length; start += batchSize) {
-    const loaded = await store.load(shard, now);
-    const plan = planBatch(records.slice(start, start + batchSize), state, DEFAULT_PLAN_SETTINGS, loaded.seenBefore);
-    for (const commit of plan.commits) state = await store.commit(shard, state, commit, now);
+async function createTables(client: DynamoDBClient): Promise<void> {
+  for (const name of [WINDOW_TABLE, STATE_TABLE, 'baseline']) {
+    await client.send(new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }, { AttributeName: 'sk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }],
+    }));
   }
-  const per1000 = (value: number) => (value * 1000) / events;
-  return {
-    batchSize,
-    events,
-    itemWritesPer1000: per1000(totals.items),
-    windowWritesPer1000: per1000(totals.windowItems),
-    requestsPer1000: per1000(totals.requests),
-    wcuPer1000: per1000(totals.wcu),
-    reduction: 1000 / per1000(totals.items),
-  };
+}
+
+/**
+ * DynamoDB writes for a Zipf(1.1) workload over 1,000 urls at 1,000 events/s on one shard,
+ * measured from the ConsumedCapacity that DynamoDB Local returns for every write the real
+ * ShardStore makes, batch by batch as the event source mapping would deliver them; beside one
+ * UpdateItem per event and one TransactWriteItems per event (eventId guard + counter, as the AWS
+ * exactly-once lab does), each as DynamoDB Local reports it.
+ */
+export async function benchWrites(batchSizes: readonly number[], events = 120_000, baselineEvents = 2_000): Promise<WritesResult[]> {
+  const dynamodb = await startDynamoDb();
+  const client = new DynamoDBClient({ endpoint: dynamodb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const ddb = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  try {
+    await createTables(client);
+    const records = zipfShardRecords(events, { rate: 1000, urls: 1000, zipf: 1.1 });
+    const results: WritesResult[] = [];
+    for (const [run, batchSize] of batchSizes.entries()) {
+      const store = new ShardStore(ddb, {
+        windowTableName: WINDOW_TABLE,
+        stateTableName: STATE_TABLE,
+        dedupHorizonMs: AGGREGATOR_DEFAULTS.dedupHorizonSeconds * 1000,
+        windowRetentionMs: AGGREGATOR_DEFAULTS.windowRetentionSeconds * 1000,
+      });
+      // A stream of its own per run, so runs do not share partials.
+      const shard = { streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/bench-${run}`, shardId: `shardId-${String(run).padStart(12, '0')}` };
+      for (let start = 0; start < records.length; start += batchSize) {
+        const batch = records.slice(start, start + batchSize);
+        const loaded = await store.load(shard, batch[0]!.approximateArrivalMs);
+        const plan = planBatch(batch, loaded.state, DEFAULT_PLAN_SETTINGS, loaded.seenBefore);
+        let state: ShardState = loaded.state;
+        for (const commit of plan.commits) state = (await store.commit(shard, state, commit)).state;
+      }
+      results.push({
+        scheme: 'Watershed (log entry + shard partials + progress)',
+        batchSize,
+        events,
+        wruPer1000: (store.writes.writeUnits * 1000) / events,
+        itemWritesPer1000: (store.writes.items * 1000) / events,
+      });
+    }
+
+    const sample = records.slice(0, baselineEvents).map((record) => JSON.parse(Buffer.from(record.data, 'base64').toString()) as { eventId: string; url: string; timestamp: string | number });
+    let units = 0;
+    for (const click of sample) {
+      const windowStart = windowIso(windowStartOf(typeof click.timestamp === 'number' ? click.timestamp : Date.parse(click.timestamp)));
+      const result = await ddb.send(new UpdateCommand({
+        TableName: 'baseline',
+        Key: { pk: click.url, sk: windowStart },
+        UpdateExpression: 'ADD #count :one',
+        ExpressionAttributeNames: { '#count': 'count' },
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnConsumedCapacity: 'TOTAL',
+      }));
+      units += result.ConsumedCapacity?.CapacityUnits ?? 0;
+    }
+    results.push({ scheme: 'one UpdateItem per event', events: baselineEvents, wruPer1000: (units * 1000) / baselineEvents, itemWritesPer1000: 1000 });
+
+    units = 0;
+    for (const click of sample) {
+      const windowStart = windowIso(windowStartOf(typeof click.timestamp === 'number' ? click.timestamp : Date.parse(click.timestamp)));
+      const result = await ddb.send(new TransactWriteCommand({
+        TransactItems: [
+          { Put: { TableName: 'baseline', Item: { pk: `event#${click.eventId}`, sk: 'seen' }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          { Update: { TableName: 'baseline', Key: { pk: `tx#${click.url}`, sk: windowStart }, UpdateExpression: 'ADD #count :one', ExpressionAttributeNames: { '#count': 'count' }, ExpressionAttributeValues: { ':one': 1 } } },
+        ],
+        ReturnConsumedCapacity: 'TOTAL',
+      }));
+      units += (result.ConsumedCapacity ?? []).reduce((sum, consumed) => sum + (consumed.CapacityUnits ?? 0), 0);
+    }
+    results.push({ scheme: 'one TransactWriteItems per event (eventId guard + counter)', events: baselineEvents, wruPer1000: (units * 1000) / baselineEvents, itemWritesPer1000: 2000 });
+    return results;
+  } finally {
+    client.destroy();
+    await dynamodb.stop();
+  }
 }

@@ -9,6 +9,8 @@ export const AGGREGATOR_DEFAULTS = {
   dedupHorizonSeconds: 900,
   maxEventBytes: 4096,
   maxFutureSkewSeconds: 300,
+  /** Window items expire this long after their window ends (DynamoDB TTL). */
+  windowRetentionSeconds: 7 * 24 * 60 * 60,
 } as const;
 
 export const AggregatorEnv = {
@@ -20,6 +22,7 @@ export const AggregatorEnv = {
   dedupHorizonSeconds: 'DEDUP_HORIZON_SECONDS',
   maxEventBytes: 'MAX_EVENT_BYTES',
   maxFutureSkewSeconds: 'MAX_FUTURE_SKEW_SECONDS',
+  windowRetentionSeconds: 'WINDOW_RETENTION_SECONDS',
 } as const;
 
 const seconds = z.coerce.number().int().nonnegative();
@@ -33,6 +36,7 @@ export const AggregatorSettings = z.object({
   dedupHorizonSeconds: seconds.default(AGGREGATOR_DEFAULTS.dedupHorizonSeconds),
   maxEventBytes: z.coerce.number().int().positive().default(AGGREGATOR_DEFAULTS.maxEventBytes),
   maxFutureSkewSeconds: seconds.default(AGGREGATOR_DEFAULTS.maxFutureSkewSeconds),
+  windowRetentionSeconds: z.coerce.number().int().positive().default(AGGREGATOR_DEFAULTS.windowRetentionSeconds),
 });
 export type AggregatorSettings = z.infer<typeof AggregatorSettings>;
 

@@ -84,21 +84,122 @@ export type Click = z.output<typeof ClickEvent>;
 export const WINDOW_MS = 60_000;
 
 /**
- * One item per (url, window) in the window table. `count` is exact; `lateCount` counts
- * events that arrived after the window closed and were sent to the late-events sink.
+ * The window table (README, "The window table"). Keys are generic (`pk`, `sk`) because it holds
+ * two kinds of item, and its layout makes every shard write only its own items:
+ *
+ * - **Shard partials**, `pk = minute#<windowStart>`, `sk = partial#<shardId>#<chunk>`: one shard's
+ *   counts for one minute, packed as a map of url -> count, in chunks of at most
+ *   PARTIAL_CHUNK_BYTES. A chunk is rewritten whole when its shard commits a batch that touches it,
+ *   guarded by its sequence high-water mark `seq`. "Clicks for URL X in minute M" is one Query of
+ *   `pk = minute#M` summing `counts.X` over the items (`clicksForUrl` below).
+ * - **Shard progress**, `pk = shards`, `sk = <shardId>`: the shard's committed sequence number and
+ *   its watermark. The minimum watermark over the stream's shards decides which windows are final.
  */
-export const ClickWindowItem = z.object({
-  url: z.string(),
+export const WINDOW_TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' } as const;
+export const SHARDS_PARTITION = 'shards';
+export const PARTIAL_SORT_KEY_PREFIX = 'partial#';
+/** A chunk is closed to new URLs past this many bytes, far below DynamoDB's 400 KB item limit. */
+export const PARTIAL_CHUNK_BYTES = 32 * 1024;
+
+export const minutePartition = (windowStartIso: string): string => `minute#${windowStartIso}`;
+export const partialSortKey = (shardId: string, chunk: number): string =>
+  `${PARTIAL_SORT_KEY_PREFIX}${shardId}#${String(chunk).padStart(3, '0')}`;
+
+const Counts = z.record(z.string(), z.number().int().nonnegative());
+
+/** One chunk of one shard's counts for one minute. */
+export const ShardPartialItem = z.object({
+  pk: z.string().startsWith('minute#'),
+  sk: z.string().startsWith(PARTIAL_SORT_KEY_PREFIX),
   windowStart: z.iso.datetime(),
   windowEnd: z.iso.datetime(),
-  count: z.number().int().nonnegative(),
-  lateCount: z.number().int().nonnegative(),
-  updatedAt: z.iso.datetime(),
+  shardId: z.string(),
+  chunk: z.number().int().nonnegative(),
+  /** url -> clicks counted exactly once by this shard in this minute. */
+  counts: Counts,
+  /** url -> clicks that arrived after the window had closed on this shard; not in `counts`. */
+  lateCounts: Counts,
+  /** The last sequence number of the batch that wrote this chunk (sortable: fixed width). */
+  seq: z.string(),
+  /** TTL: windowEnd + the window retention (7 days by default), epoch seconds. */
+  expiresAt: z.number().int(),
 });
-export type ClickWindowItem = z.infer<typeof ClickWindowItem>;
+export type ShardPartialItem = z.infer<typeof ShardPartialItem>;
+
+/** Where a shard is: committed through `seq`, with its watermark. */
+export const ShardProgressItem = z.object({
+  pk: z.literal(SHARDS_PARTITION),
+  sk: z.string(),
+  streamArn: z.string(),
+  /** The last committed sequence number (as Kinesis writes it). */
+  sequenceNumber: z.string(),
+  /** Highest event time committed, each event capped at its arrival; absent before the first click. */
+  watermarkMs: z.number().optional(),
+});
+export type ShardProgressItem = z.infer<typeof ShardProgressItem>;
+
+/** A (url, window) total across shards: what readers and the dashboard see. */
+export interface ClickWindowCount {
+  url: string;
+  windowStart: string;
+  windowEnd: string;
+  count: number;
+  lateCount: number;
+}
+
+/** Sums shard partials into one total per (url, window), in first-seen order. */
+export function sumPartials(items: Iterable<ShardPartialItem>): ClickWindowCount[] {
+  const totals = new Map<string, ClickWindowCount>();
+  const entry = (item: ShardPartialItem, url: string): ClickWindowCount => {
+    const key = `${url}|${item.windowStart}`;
+    let total = totals.get(key);
+    if (total === undefined) {
+      total = { url, windowStart: item.windowStart, windowEnd: item.windowEnd, count: 0, lateCount: 0 };
+      totals.set(key, total);
+    }
+    return total;
+  };
+  for (const item of items) {
+    for (const [url, count] of Object.entries(item.counts)) entry(item, url).count += count;
+    for (const [url, count] of Object.entries(item.lateCounts)) entry(item, url).lateCount += count;
+  }
+  return [...totals.values()];
+}
+
+/**
+ * Clicks for one URL in one minute from the items of `Query pk = minute#<windowStart>` (with a
+ * projection of `counts.#url`, or whole items): the sum over the shards' partials.
+ */
+export function clicksForUrl(items: Iterable<{ counts?: Record<string, number> }>, url: string): number {
+  let total = 0;
+  for (const item of items) total += item.counts?.[url] ?? 0;
+  return total;
+}
+
+/**
+ * The watermark below which no shard can still change a count: the minimum over the stream's
+ * shards. -Infinity while any shard has none yet, or when there are no shards.
+ */
+export function streamWatermark(shards: Iterable<Pick<ShardProgressItem, 'watermarkMs'>>): number {
+  let minimum = Number.POSITIVE_INFINITY;
+  for (const shard of shards) minimum = Math.min(minimum, shard.watermarkMs ?? Number.NEGATIVE_INFINITY);
+  return minimum === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : minimum;
+}
+
+/**
+ * A window is final when the stream's watermark has passed its end by the allowed lateness: every
+ * shard has closed it, so no on-time click can still change its count.
+ */
+export function isWindowFinal(windowEndMs: number, streamWatermarkMs: number, allowedLatenessMs: number): boolean {
+  return windowEndMs + allowedLatenessMs <= streamWatermarkMs;
+}
 
 /** Why a record was rejected; the dead-letter message carries one of these. */
-export const RejectionReason = z.enum(['not-json', 'schema', 'oversized', 'future-timestamp']);
+/**
+ * `unwritable`: DynamoDB refused the click's step with a validation error that no retry can cure;
+ * the click was isolated and dead-lettered so the rest of its shard carries on.
+ */
+export const RejectionReason = z.enum(['not-json', 'schema', 'oversized', 'future-timestamp', 'unwritable']);
 export type RejectionReason = z.infer<typeof RejectionReason>;
 
 /** Where a record came from, so a dead-lettered or late record can be found and replayed. */

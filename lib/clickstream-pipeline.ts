@@ -15,7 +15,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { watershedFunction } from './watershed-function';
 import { AGGREGATOR_DEFAULTS, AggregatorEnv } from '../contracts/aggregator-settings';
-import { WINDOW_MS } from '../contracts/clickstream';
+import { WINDOW_MS, WINDOW_TABLE_KEYS } from '../contracts/clickstream';
 
 /** Repository root: the bundler's project root and where the lock file lives. */
 
@@ -76,9 +76,9 @@ export const CLICKS_EVENT_SOURCE_DEFAULTS = {
   parallelizationFactor: 1,
 } as const;
 
-/** Key schema and attribute names of the clickstream tables (docs/TEAM-NOTES.md). */
+/** Key schema and attribute names of the clickstream tables (docs/TEAM-NOTES.md, contracts/clickstream.ts). */
 export const CLICKSTREAM_TABLE_KEYS = {
-  window: { partitionKey: 'url', sortKey: 'windowStart' },
+  window: WINDOW_TABLE_KEYS,
   state: { partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' },
 } as const;
 
@@ -155,6 +155,13 @@ export interface ClickstreamPipelineProps {
   readonly maxFutureSkew?: Duration;
 
   /**
+   * How long window items are kept after their window ends (their DynamoDB TTL), at least 1 hour
+   * so the dashboard's 30 minutes are always there. Whole seconds.
+   * @default - AGGREGATOR_DEFAULTS.windowRetentionSeconds (7 days)
+   */
+  readonly windowRetention?: Duration;
+
+  /**
    * Topic notified when an alarm fires.
    * @default - no alarm action; the alarms are visible on the dashboard and console only
    */
@@ -197,7 +204,7 @@ export class ClickstreamPipeline extends Construct {
   public readonly streamKey: kms.Key;
   /** The `clicks` stream producers write ClickEvent JSON to. */
   public readonly clicksStream: kinesis.Stream;
-  /** One item per (url, windowStart); its stream feeds the dashboard. */
+  /** Per-shard partial counts per minute and shard progress (contracts/clickstream.ts); its stream feeds the dashboard. */
   public readonly windowTable: dynamodb.Table;
   /** Per-shard checkpoints and the eventId de-duplication ledger (TTL `expiresAt`). */
   public readonly stateTable: dynamodb.Table;
@@ -241,6 +248,7 @@ export class ClickstreamPipeline extends Construct {
     this.windowTable = new dynamodb.Table(this, 'WindowTable', {
       partitionKey: { name: CLICKSTREAM_TABLE_KEYS.window.partitionKey, type: dynamodb.AttributeType.STRING },
       sortKey: { name: CLICKSTREAM_TABLE_KEYS.window.sortKey, type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: CLICKSTREAM_TABLE_KEYS.window.timeToLiveAttribute,
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
@@ -276,6 +284,7 @@ export class ClickstreamPipeline extends Construct {
         [AggregatorEnv.dedupHorizonSeconds]: seconds(props.dedupHorizon, defaults.dedupHorizonSeconds),
         [AggregatorEnv.maxEventBytes]: String(props.maxEventBytes ?? defaults.maxEventBytes),
         [AggregatorEnv.maxFutureSkewSeconds]: seconds(props.maxFutureSkew, defaults.maxFutureSkewSeconds),
+        [AggregatorEnv.windowRetentionSeconds]: seconds(props.windowRetention, defaults.windowRetentionSeconds),
       },
     });
     this.aggregator = aggregator.fn;
@@ -468,6 +477,7 @@ function validateProps(props: ClickstreamPipelineProps): void {
   checkSeconds('allowedLateness', props.allowedLateness, 0);
   checkSeconds('dedupHorizon', props.dedupHorizon, 0);
   checkSeconds('maxFutureSkew', props.maxFutureSkew, 0);
+  checkSeconds('windowRetention', props.windowRetention, 3600);
   checkHorizonCoversOpenWindows(props);
 
   const position = props.startingPosition;

@@ -96,7 +96,7 @@ const COGNITO_RESERVED_WORDS = ['aws', 'amazon', 'cognito'];
 
 export interface LiveDashboardProps {
   /**
-   * The clickstream window table (pk `url`, sk `windowStart`). Its stream, with new and old
+   * The clickstream window table (contracts/clickstream.ts: shard partials per minute and shard progress). Its stream, with new and old
    * images, triggers the broadcaster; the $default route scans it for snapshots.
    */
   readonly windowTable: dynamodb.ITable;
@@ -385,8 +385,8 @@ export class LiveDashboard extends Construct {
       'dynamodb:UpdateItem',
       'dynamodb:DeleteItem',
     ]);
-    // The snapshot's Scan.
-    this.bindTable(connections.fn, props.windowTable, DashboardEnv.windowTableName, ['dynamodb:Scan']);
+    // The snapshot's Queries: one per minute partition and one of the shards' progress, never a Scan.
+    this.bindTable(connections.fn, props.windowTable, DashboardEnv.windowTableName, ['dynamodb:Query']);
     this.stage.grantManagementApiAccess(connections.fn);
 
     const broadcaster = this.dashboardFunction('Broadcaster', {
@@ -407,6 +407,8 @@ export class LiveDashboard extends Construct {
       'dynamodb:Scan',
       'dynamodb:DeleteItem',
     ]);
+    // Queries of the changed minutes' partials (totals across shards) and of the shards' watermarks.
+    this.bindTable(broadcaster.fn, props.windowTable, DashboardEnv.windowTableName, ['dynamodb:Query']);
     this.stage.grantManagementApiAccess(broadcaster.fn);
 
     this.failedBroadcastQueue = new sqs.Queue(this, 'FailedBroadcastQueue', {

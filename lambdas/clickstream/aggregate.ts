@@ -6,7 +6,19 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { z } from 'zod';
 import type { AggregatorSettings } from '../../contracts/aggregator-settings';
-import { BatchPlanner, DEFAULT_COMMIT_LIMITS, planBatch, type BatchPlan, type PlanSettings, type ShardRecord } from './core/batch-plan';
+import {
+  BatchPlanner,
+  DEFAULT_COMMIT_LIMITS,
+  firstUncovered,
+  isValidationError,
+  outcomesBefore,
+  planOnePerStep,
+  planBatch,
+  type BatchPlan,
+  type PlanSettings,
+  type RecordOutcome,
+  type ShardRecord,
+} from './core/batch-plan';
 import type { ShardRef, ShardStore } from './shard-store';
 import { deadLetterMessage, lateEventMessage, sendInRecordOrder } from './sinks';
 
@@ -87,8 +99,8 @@ export async function aggregateShardBatch(
     ...classification.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0),
   );
   let plan: BatchPlan = cutoff === records.length ? planner.finish() : replan(cutoff);
-  function replan(upTo: number, seenBefore = loaded.seenBefore): BatchPlan {
-    return planBatch(shardRecords.slice(0, upTo), loaded.state, planSettings, seenBefore);
+  function replan(upTo: number): BatchPlan {
+    return planBatch(shardRecords.slice(0, upTo), loaded.state, planSettings, loaded.seenBefore);
   }
 
   for (const [queueUrl, messages] of [
@@ -103,29 +115,75 @@ export async function aggregateShardBatch(
   }
   if (cutoff < records.length) plan = replan(cutoff);
 
+  const sequenceNumbers = records.map((record) => record.kinesis.sequenceNumber);
   let state = loaded.state;
+  let superseded = false;
   for (const [index, commit] of plan.commits.entries()) {
     try {
-      state = await deps.store.commit(shard, state, commit, nowMs);
+      const outcome = await commitOrIsolate(commit, state);
+      state = outcome.state;
+      if (outcome.status === 'superseded') {
+        // Another invocation of this shard committed from the same checkpoint first (a timed-out
+        // invocation still running beside its retry). An expected outcome: resume after its step.
+        superseded = true;
+        deps.metrics.addMetric('SupersededCommits', MetricUnit.Count, 1);
+        deps.logger.warn('Another invocation committed this shard first; resuming after its step', { shardId: shard.shardId, checkpoint: state.checkpoint });
+        break;
+      }
     } catch (error) {
       if (index === 0) throw error;
       // Earlier commits stand; retrying from the first uncommitted record keeps them.
       deps.logger.error('Commit failed; the batch ends at the last committed record', { error: error as Error });
-      cutoff = indexOfSequence.get(plan.commits[index - 1]!.lastSequenceNumber)! + 1;
-      // The ledger cache now holds the eventIds these commits counted; they must not replan as duplicates.
-      const committedHere = new Set(plan.commits.slice(0, index).flatMap((done) => done.eventIds));
-      plan = replan(cutoff, (eventId) => !committedHere.has(eventId) && loaded.seenBefore(eventId));
       break;
     }
   }
 
-  recordMetrics(deps.metrics, plan);
+  /**
+   * Commits a step; if DynamoDB refuses it with a validation error (final: a retry fails the same
+   * way, and the shard would stall), plans its records again one click per step, dead-letters each
+   * click whose step is refused with DynamoDB's reason, and commits the rest.
+   */
+  async function commitOrIsolate(commit: BatchPlan['commits'][number], from: typeof state): ReturnType<typeof deps.store.commit> {
+    try {
+      return await deps.store.commit(shard, from, commit);
+    } catch (error) {
+      if (!isValidationError(error)) throw error;
+      deps.logger.error('DynamoDB refused a step; isolating the click it cannot store', { error: error as Error });
+      const end = firstUncovered(sequenceNumbers, commit.lastSequenceNumber);
+      const single = planOnePerStep(shardRecords.slice(0, end), from, planSettings, loaded.seenBefore);
+      let current = from;
+      let last: Awaited<ReturnType<typeof deps.store.commit>> = { status: 'committed', state: from };
+      for (const step of single.commits) {
+        try {
+          last = await deps.store.commit(shard, current, step);
+        } catch (stepError) {
+          if (!isValidationError(stepError)) throw stepError;
+          const recordIndex = firstUncovered(sequenceNumbers, step.lastSequenceNumber) - 1;
+          const record = shardRecords[recordIndex]!;
+          const failure = await sendInRecordOrder(deps.sqs, deps.settings.deadLetterQueueUrl, [
+            deadLetterMessage({ recordIndex, record, reason: 'unwritable', detail: (stepError as Error).message.slice(0, 1000) }, shard.shardId),
+          ]);
+          if (failure !== undefined) throw stepError;
+          deps.metrics.addMetric('UnwritableRecords', MetricUnit.Count, 1);
+          // Its step moves the checkpoint past it and counts nothing.
+          last = await deps.store.commit(shard, current, { ...step, windows: [], fingerprints: [] });
+        }
+        if (last.status === 'superseded') return last;
+        current = last.state;
+      }
+      return last;
+    }
+  }
+  cutoff = Math.min(cutoff, firstUncovered(sequenceNumbers, state.checkpoint));
+  // Records the racing invocation covered are done, whatever this plan made of them.
+  const outcomes = superseded ? outcomesBefore(plan, 0) : outcomesBefore(plan, cutoff);
+
+  recordMetrics(deps.metrics, outcomes, deps.store.writes);
   deps.logger.info('Batch aggregated', {
     shardId: shard.shardId,
     records: records.length,
-    ...plan.outcomes,
+    ...outcomes,
     commits: plan.commits.length,
-    windowWrites: plan.commits.reduce((sum, commit) => sum + commit.windows.length, 0),
     retryFrom: cutoff < records.length ? records[cutoff]!.kinesis.sequenceNumber : undefined,
   });
   return {
@@ -133,13 +191,19 @@ export async function aggregateShardBatch(
   };
 }
 
-function recordMetrics(metrics: Metrics, plan: BatchPlan): void {
-  metrics.addMetric('ClicksCounted', MetricUnit.Count, plan.outcomes.counted);
-  metrics.addMetric('DuplicateClicks', MetricUnit.Count, plan.outcomes.duplicate);
-  metrics.addMetric('LateClicks', MetricUnit.Count, plan.outcomes.late);
-  metrics.addMetric('InvalidRecords', MetricUnit.Count, plan.outcomes.invalid);
-  metrics.addMetric('ReplayedRecords', MetricUnit.Count, plan.outcomes.replayed);
-  metrics.addMetric('WindowWrites', MetricUnit.Count, plan.commits.reduce((sum, commit) => sum + commit.windows.length, 0));
+const reportedWrites = new WeakMap<object, { items: number; writeUnits: number }>();
+
+function recordMetrics(metrics: Metrics, outcomes: Record<RecordOutcome, number>, writes: { items: number; writeUnits: number }): void {
+  metrics.addMetric('ClicksCounted', MetricUnit.Count, outcomes.counted);
+  metrics.addMetric('DuplicateClicks', MetricUnit.Count, outcomes.duplicate);
+  metrics.addMetric('LateClicks', MetricUnit.Count, outcomes.late);
+  metrics.addMetric('InvalidRecords', MetricUnit.Count, outcomes.invalid);
+  metrics.addMetric('ReplayedRecords', MetricUnit.Count, outcomes.replayed);
+  // The store's counters are cumulative per container; report what this batch added.
+  const before = reportedWrites.get(writes) ?? { items: 0, writeUnits: 0 };
+  metrics.addMetric('WindowWrites', MetricUnit.Count, writes.items - before.items);
+  metrics.addMetric('WriteCapacityUnits', MetricUnit.Count, writes.writeUnits - before.writeUnits);
+  reportedWrites.set(writes, { ...writes });
 }
 
 /** Lambda delivers one shard per invocation; grouping anyway keeps each shard's order intact. */

@@ -22,6 +22,7 @@ const dependencies: AggregatorDependencies = {
     windowTableName: settings.windowTableName,
     stateTableName: settings.stateTableName,
     dedupHorizonMs: settings.dedupHorizonSeconds * 1000,
+    windowRetentionMs: settings.windowRetentionSeconds * 1000,
   }),
   sqs: tracer.captureAWSv3Client(new SQSClient({})),
   settings,

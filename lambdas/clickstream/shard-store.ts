@@ -1,16 +1,19 @@
-import { createHash } from 'node:crypto';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
-import { WINDOW_MS } from '../../contracts/clickstream';
-import { deltaBytes, type Commit, type ShardState } from './core/batch-plan';
-import { sortableSequence } from './core/sequence';
+  minutePartition,
+  partialSortKey,
+  PARTIAL_SORT_KEY_PREFIX,
+  SHARDS_PARTITION,
+  ShardProgressItem,
+  WINDOW_MS,
+} from '../../contracts/clickstream';
+import type { Commit, ShardState } from './core/batch-plan';
+import { decodeFingerprints, encodeFingerprints, FingerprintLedger } from './core/ledger';
+import { decodeDeltas, encodeDeltas, type LogEntry } from './core/log-entry';
+import { chunkFromCounts, planChunkWrites, withWrites, type ShardMinute } from './core/partials';
+import { compareSequenceNumbers, sortableSequence } from './core/sequence';
 import { windowIso } from './core/windowing';
-import { DedupLedgerCache } from './dedup-ledger';
 
 /** A shard of a stream: sequence numbers are only comparable within one. */
 export interface ShardRef {
@@ -22,60 +25,72 @@ export interface ShardStoreConfig {
   windowTableName: string;
   stateTableName: string;
   dedupHorizonMs: number;
+  /** How long window items are kept after their window ends (their TTL). */
+  windowRetentionMs: number;
+  /**
+   * Shards whose ledger and partials one container keeps in memory; the least recently used is
+   * dropped beyond this (and read again if its shard comes back). Bounds memory per container.
+   * @default 4
+   */
+  maxCachedShards?: number;
 }
 
-/** Another invocation committed this shard first; the batch must be retried from the new checkpoint. */
-export class CheckpointConflictError extends Error {
-  override name = 'CheckpointConflictError';
+/** The shard's progress moved in a way no invocation of this design can cause. */
+export class ShardStateError extends Error {
+  override name = 'ShardStateError';
 }
 
-const CHECKPOINT_SORT_KEY = 'checkpoint';
-const checkpointKey = (shard: ShardRef) => ({ pk: `checkpoint#${shard.streamArn}#${shard.shardId}`, sk: CHECKPOINT_SORT_KEY });
-const ledgerPartition = (shard: ShardRef) => `ledger#${shard.streamArn}#${shard.shardId}`;
-const pendingPartition = (shard: ShardRef) => `pending#${shard.streamArn}#${shard.shardId}`;
-
-/** A transaction holds at most 100 items. */
-const MAX_TRANSACTION_ITEMS = 100;
-/** Window deltas one pending item carries: applying it is its delete plus this many updates. */
-export const WINDOWS_PER_PENDING_ITEM = MAX_TRANSACTION_ITEMS - 1;
-/** Pending items one commit writes, next to its checkpoint and ledger item. */
-export const PENDING_ITEMS_PER_COMMIT = MAX_TRANSACTION_ITEMS - 2;
-
-/** Bytes of deltas one pending item holds, well under DynamoDB's 400 KB item limit. */
-const MAX_PENDING_ITEM_BYTES = 300_000;
-
-/** A write-ahead item: window deltas committed with a checkpoint, waiting to be applied. */
-interface PendingItem {
-  pk: string;
-  sk: string;
-  /** Stored, so every attempt to apply the item sends identical parameters under its request token. */
-  updatedAt: string;
-  deltas: PendingDelta[];
-}
-
-/** A window delta as a pending item stores it until it is applied. */
-interface PendingDelta {
-  url: string;
-  windowStart: string;
-  count: number;
-  lateCount: number;
-}
+/** How a commit ended: written by us, or another invocation committed from the same checkpoint first. */
+export type CommitOutcome =
+  | { status: 'committed'; state: ShardState }
+  | { status: 'superseded'; state: ShardState };
 
 export interface LoadedShard {
   state: ShardState;
-  seenBefore: (eventId: string) => boolean;
+  seenBefore: (eventFingerprint: number) => boolean;
 }
 
+interface ShardCache {
+  ledger: FingerprintLedger;
+  /** The checkpoint the ledger holds every fingerprint up to; undefined when it must be read afresh. */
+  ledgerThrough: string | undefined;
+  ledgerRead: boolean;
+  minutes: Map<number, ShardMinute>;
+}
+
+const logPartition = (shard: ShardRef) => `log#${shard.streamArn}#${shard.shardId}`;
+/** Log entries are keyed by the checkpoint they start after; a shard's first one by zeros. */
+const logSortKey = (from: string | undefined) => sortableSequence(from ?? '0');
+const isConditionFailure = (error: unknown) =>
+  error instanceof ConditionalCheckFailedException || (error as Error | undefined)?.name === 'ConditionalCheckFailedException';
+
+/** Minutes of partials a shard keeps cached; older ones are read again if a late event needs them. */
+const CACHED_MINUTES = 10;
+
 /**
- * Reads and commits a shard's aggregation state in DynamoDB. Every commit is one transaction:
- * the window deltas, the ledger item with the commit's eventIds, and the checkpoint, guarded
- * by the checkpoint it started from. A batch is therefore applied entirely or not at all, and
- * a replay skips whatever the checkpoint already covers.
+ * Reads and commits a shard's aggregation state. No transactions, and no item another shard
+ * writes: a commit is three conditional writes, each idempotent, so a retry, a crash between
+ * them, or a racing invocation always converges on the same items.
+ *
+ * 1. The **log entry** (state table, keyed by the checkpoint it starts after; the commit point):
+ *    the step's deltas and eventId fingerprints, written only if no entry from that checkpoint
+ *    exists. The loser of a race learns it here and stops (`superseded`), which is an outcome,
+ *    not an error.
+ * 2. The shard's **partials** for each minute the step touches (window table), each chunk written
+ *    whole on condition that it still holds the sequence number it was read with.
+ * 3. The shard's **progress** (window table, `pk = shards`): the checkpoint and watermark, on
+ *    condition that it still names the checkpoint the step started from.
+ *
+ * A step whose entry exists but whose progress does not cover it yet is rolled forward (2 and 3)
+ * by whoever loads the shard next; and, at every cold start and every new shard's first load, for
+ * all shards of the stream, so an entry is never stranded by a shard that closed or a batch the
+ * event source mapping gave up on.
  */
 export class ShardStore {
-  private readonly ledgers = new Map<string, DedupLedgerCache>();
-  /** Counts DynamoDB item writes, so benchmarks and logs can report writes per event. */
-  itemWrites = 0;
+  private readonly caches = new Map<string, ShardCache>();
+  private swept = false;
+  /** Item writes and write capacity DynamoDB reported consumed, for benchmarks and logs. */
+  readonly writes = { items: 0, writeUnits: 0 };
 
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -83,217 +98,284 @@ export class ShardStore {
   ) {}
 
   async load(shard: ShardRef, nowMs: number): Promise<LoadedShard> {
-    const { Item } = await this.ddb.send(
-      new GetCommand({ TableName: this.config.stateTableName, Key: checkpointKey(shard), ConsistentRead: true }),
-    );
-    const committedLedgerKey = Item?.ledgerKey as string | undefined;
-    await this.applyPending(shard);
-    const ledger = await this.ledgerUpTo(shard, committedLedgerKey, nowMs);
+    let progress = await this.readProgress(shard);
+    if (!this.swept || progress === undefined) {
+      // A new shard's parents drained before it started, and a cold container may follow one that
+      // died mid-commit: finish every shard's last step before counting on top of any of them.
+      this.swept = true;
+      await this.rollForwardStream(shard.streamArn);
+      progress = await this.readProgress(shard);
+    }
+    progress = await this.rollForward(shard, progress);
+    const cache = this.cacheFor(shard);
+    await this.catchUpLedger(shard, cache, progress?.sequenceNumber, nowMs);
     const state: ShardState = {
-      checkpoint: Item?.sequenceNumber as string | undefined,
-      watermarkMs: typeof Item?.watermarkMs === 'number' ? Item.watermarkMs : Number.NEGATIVE_INFINITY,
+      checkpoint: progress?.sequenceNumber,
+      watermarkMs: progress?.watermarkMs ?? Number.NEGATIVE_INFINITY,
     };
-    return { state, seenBefore: (eventId) => ledger.has(eventId, nowMs) };
+    return { state, seenBefore: (eventFingerprint) => cache.ledger.has(eventFingerprint, nowMs) };
   }
 
-  async commit(shard: ShardRef, from: ShardState, commit: Commit, nowMs: number): Promise<ShardState> {
-    const shardKey = `${shard.streamArn}#${shard.shardId}`;
-    const ledger = this.ledgers.get(shardKey);
-    const ledgerKey = commit.eventIds.length > 0 ? sortableSequence(commit.lastSequenceNumber) : ledger?.lastLedgerKey;
-    const expiresAtMs = nowMs + this.config.dedupHorizonMs;
-    const updatedAt = new Date(nowMs).toISOString();
-
-    const checkpoint = {
-      Put: {
-        TableName: this.config.stateTableName,
-        Item: {
-          ...checkpointKey(shard),
-          sequenceNumber: commit.lastSequenceNumber,
-          watermarkMs: Number.isFinite(commit.watermarkMs) ? commit.watermarkMs : undefined,
-          ledgerKey,
-          updatedAt,
-        },
-        ...(from.checkpoint === undefined
-          ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : { ConditionExpression: 'sequenceNumber = :from', ExpressionAttributeValues: { ':from': from.checkpoint } }),
-      },
+  async commit(shard: ShardRef, from: ShardState, commit: Commit): Promise<CommitOutcome> {
+    const entry: LogEntry = {
+      from: from.checkpoint,
+      to: commit.lastSequenceNumber,
+      watermarkMs: commit.watermarkMs,
+      windows: commit.windows,
+      fingerprints: this.config.dedupHorizonMs > 0 ? commit.fingerprints : [],
+      dedupUntilMs: commit.lastArrivalMs + this.config.dedupHorizonMs,
     };
-    const ledgerItem = commit.eventIds.length > 0
-      ? [{
-          Put: {
-            TableName: this.config.stateTableName,
-            Item: {
-              pk: ledgerPartition(shard),
-              sk: ledgerKey,
-              eventIds: new Set(commit.eventIds),
-              expiresAt: Math.ceil(expiresAtMs / 1000),
-            },
-          },
-        }]
-      : [];
-    // Small commits write their window deltas in the checkpoint's transaction. Larger ones write
-    // them ahead as pending items in that transaction, then apply each pending item in its own
-    // transaction that also deletes it: the whole batch is pre-aggregated, whatever its size,
-    // and a crash in between is rolled forward by the next load.
-    const direct = commit.windows.length + 1 + ledgerItem.length <= MAX_TRANSACTION_ITEMS;
-    const deltas: PendingDelta[] = commit.windows.map((delta) => ({
-      url: delta.url,
-      windowStart: windowIso(delta.windowStartMs),
-      count: delta.count,
-      lateCount: delta.lateCount,
-    }));
-    const pendingItems: PendingItem[] = [];
-    if (!direct) {
-      let current: PendingItem | undefined;
-      let currentBytes = 0;
-      for (const delta of deltas) {
-        const bytes = deltaBytes(delta.url);
-        if (current === undefined || current.deltas.length === WINDOWS_PER_PENDING_ITEM || currentBytes + bytes > MAX_PENDING_ITEM_BYTES) {
-          const index = String(pendingItems.length).padStart(4, '0');
-          current = { pk: pendingPartition(shard), sk: `${sortableSequence(commit.lastSequenceNumber)}#${index}`, updatedAt, deltas: [] };
-          currentBytes = 0;
-          pendingItems.push(current);
-        }
-        current.deltas.push(delta);
-        currentBytes += bytes;
-      }
-      if (pendingItems.length > PENDING_ITEMS_PER_COMMIT) {
-        throw new RangeError(`a commit may be written ahead as ${PENDING_ITEMS_PER_COMMIT} pending items; this one needs ${pendingItems.length} for ${deltas.length} window deltas`);
-      }
+    const written = await this.writeLogEntry(shard, entry);
+    const cache = this.cacheFor(shard);
+    if (written.to !== entry.to) {
+      // Another invocation committed from this checkpoint first. Finish its step and stop here;
+      // the records after it are retried from its end.
+      await this.apply(shard, written);
+      await this.advanceProgress(shard, written);
+      cache.ledgerThrough = undefined;
+      cache.ledgerRead = false;
+      return { status: 'superseded', state: { checkpoint: written.to, watermarkMs: written.watermarkMs } };
     }
-    const windows = direct
-      ? deltas.map((delta) => this.windowUpdate(delta, updatedAt))
-      : pendingItems.map((item) => ({ Put: { TableName: this.config.stateTableName, Item: item } }));
+    await this.apply(shard, entry);
+    await this.advanceProgress(shard, entry);
+    if (cache.ledgerRead && cache.ledgerThrough === from.checkpoint) {
+      cache.ledger.add(entry.fingerprints, entry.dedupUntilMs);
+      cache.ledgerThrough = entry.to;
+    }
+    return { status: 'committed', state: { checkpoint: entry.to, watermarkMs: entry.watermarkMs } };
+  }
 
-    const items = [checkpoint, ...ledgerItem, ...windows];
+  /** Writes the entry unless one from the same checkpoint exists; returns the entry that stands. */
+  private async writeLogEntry(shard: ShardRef, entry: LogEntry): Promise<LogEntry> {
     try {
-      await this.ddb.send(
-        new TransactWriteCommand({
-          TransactItems: items,
-          // The SDK retries lost responses; the token makes such a retry a no-op, not a conflict.
-          ClientRequestToken: createHash('sha256').update(`${shardKey}#${commit.lastSequenceNumber}`).digest('hex').slice(0, 36),
-        }),
-      );
+      await this.put(this.config.stateTableName, {
+        pk: logPartition(shard),
+        sk: logSortKey(entry.from),
+        ...(entry.from === undefined ? {} : { from: entry.from }),
+        to: entry.to,
+        ...(Number.isFinite(entry.watermarkMs) ? { watermarkMs: entry.watermarkMs } : {}),
+        deltas: encodeDeltas(entry.windows),
+        fingerprints: encodeFingerprints(Array.from(entry.fingerprints)),
+        dedupUntilMs: entry.dedupUntilMs,
+        // Kept past the horizon so a step is always there to roll forward; a day is the stream's retention.
+        expiresAt: Math.ceil((entry.dedupUntilMs + 24 * 60 * 60 * 1000) / 1000),
+      }, 'attribute_not_exists(pk)');
+      return entry;
     } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') {
-        this.ledgers.delete(shardKey);
-        throw new CheckpointConflictError(
-          `checkpoint of ${shard.shardId} moved past ${from.checkpoint ?? 'the start'} while this batch was being committed`,
-        );
-      }
-      throw error;
+      if (!isConditionFailure(error)) throw error;
+      const standing = await this.readLogEntry(shard, entry.from);
+      if (standing === undefined) throw new ShardStateError(`log entry of ${shard.shardId} after ${entry.from ?? 'the start'} vanished`);
+      return standing;
     }
-    this.itemWrites += items.length;
-    if (ledger !== undefined && commit.eventIds.length > 0 && ledgerKey !== undefined) {
-      ledger.add(ledgerKey, commit.eventIds, expiresAtMs);
+  }
+
+  private async readLogEntry(shard: ShardRef, from: string | undefined): Promise<LogEntry | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: logSortKey(from) }, ConsistentRead: true }),
+    );
+    return Item === undefined ? undefined : toLogEntry(Item);
+  }
+
+  /** Adds the entry's deltas to the shard's partials, minute by minute, concurrently. */
+  private async apply(shard: ShardRef, entry: LogEntry): Promise<void> {
+    const byMinute = new Map<number, LogEntry['windows']>();
+    for (const delta of entry.windows) {
+      const list = byMinute.get(delta.windowStartMs) ?? [];
+      list.push(delta);
+      byMinute.set(delta.windowStartMs, list);
     }
-    // Pending items touch disjoint window items, so they apply concurrently: one round trip, not one per item.
-    // Every apply settles before a failure is thrown, so none is left in flight; the next load applies what failed.
-    const applied = await Promise.allSettled(pendingItems.map((item) => this.applyPendingItem(item)));
-    const failed = applied.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    const results = await Promise.allSettled([...byMinute].map(([windowStartMs, deltas]) => this.applyToMinute(shard, windowStartMs, deltas, entry.to)));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
-    return { checkpoint: commit.lastSequenceNumber, watermarkMs: commit.watermarkMs };
   }
 
-  private windowUpdate(delta: PendingDelta, updatedAt: string) {
-    return {
-      Update: {
+  private async applyToMinute(shard: ShardRef, windowStartMs: number, deltas: LogEntry['windows'], to: string): Promise<void> {
+    const cache = this.cacheFor(shard);
+    const sortableTo = sortableSequence(to);
+    for (let attempt = 0; ; attempt++) {
+      const minute = cache.minutes.get(windowStartMs) ?? (await this.readMinute(shard, windowStartMs));
+      const { writes, previousSeq } = planChunkWrites(minute, deltas, sortableTo);
+      try {
+        await Promise.all(writes.map((chunk) => {
+          const previous = previousSeq.get(chunk.chunk);
+          const windowStart = windowIso(windowStartMs);
+          return this.put(
+            this.config.windowTableName,
+            {
+              pk: minutePartition(windowStart),
+              sk: partialSortKey(shard.shardId, chunk.chunk),
+              windowStart,
+              windowEnd: windowIso(windowStartMs + WINDOW_MS),
+              shardId: shard.shardId,
+              chunk: chunk.chunk,
+              counts: Object.fromEntries(chunk.counts),
+              lateCounts: Object.fromEntries(chunk.lateCounts),
+              seq: chunk.seq,
+              expiresAt: Math.ceil((windowStartMs + WINDOW_MS + this.config.windowRetentionMs) / 1000),
+            },
+            previous === undefined ? 'attribute_not_exists(pk)' : 'seq = :previous',
+            previous === undefined ? undefined : { ':previous': previous },
+          );
+        }));
+        this.rememberMinute(cache, withWrites(minute, writes));
+        return;
+      } catch (error) {
+        // Someone else wrote one of these chunks (a racing invocation or a roll-forward, or our own
+        // write whose response was lost): read what stands and apply what is still missing.
+        cache.minutes.delete(windowStartMs);
+        if (!isConditionFailure(error) || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  private rememberMinute(cache: ShardCache, minute: ShardMinute): void {
+    cache.minutes.delete(minute.windowStartMs);
+    cache.minutes.set(minute.windowStartMs, minute);
+    while (cache.minutes.size > CACHED_MINUTES) cache.minutes.delete(cache.minutes.keys().next().value!);
+  }
+
+  private async readMinute(shard: ShardRef, windowStartMs: number): Promise<ShardMinute> {
+    const chunks = [];
+    let exclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.ddb.send(new QueryCommand({
         TableName: this.config.windowTableName,
-        Key: { url: delta.url, windowStart: delta.windowStart },
-        UpdateExpression: 'ADD #count :count, lateCount :late SET windowEnd = :end, updatedAt = :now',
-        ExpressionAttributeNames: { '#count': 'count' },
-        ExpressionAttributeValues: {
-          ':count': delta.count,
-          ':late': delta.lateCount,
-          ':end': windowIso(Date.parse(delta.windowStart) + WINDOW_MS),
-          ':now': updatedAt,
-        },
-      },
-    };
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': minutePartition(windowIso(windowStartMs)), ':prefix': `${PARTIAL_SORT_KEY_PREFIX}${shard.shardId}#` },
+        ConsistentRead: true,
+        ExclusiveStartKey: exclusiveStartKey,
+      }));
+      for (const item of page.Items ?? []) {
+        chunks.push(chunkFromCounts(item.chunk as number, item.counts as Record<string, number>, item.lateCounts as Record<string, number>, item.seq as string));
+      }
+      exclusiveStartKey = page.LastEvaluatedKey;
+    } while (exclusiveStartKey !== undefined);
+    return { windowStartMs, chunks: chunks.sort((a, b) => a.chunk - b.chunk) };
   }
 
-  /**
-   * Adds a pending item's deltas to the window table and deletes it, in one transaction. Its
-   * delete is conditional, so when two invocations roll the same item forward only one applies it.
-   */
-  private async applyPendingItem(item: PendingItem): Promise<void> {
+  private async advanceProgress(shard: ShardRef, entry: LogEntry): Promise<void> {
     try {
-      await this.ddb.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Delete: { TableName: this.config.stateTableName, Key: { pk: item.pk, sk: item.sk }, ConditionExpression: 'attribute_exists(pk)' } },
-            ...item.deltas.map((delta) => this.windowUpdate(delta, item.updatedAt)),
-          ],
-          ClientRequestToken: createHash('sha256').update(`${item.pk}#${item.sk}`).digest('hex').slice(0, 36),
-        }),
+      await this.put(
+        this.config.windowTableName,
+        {
+          pk: SHARDS_PARTITION,
+          sk: shard.shardId,
+          streamArn: shard.streamArn,
+          sequenceNumber: entry.to,
+          ...(Number.isFinite(entry.watermarkMs) ? { watermarkMs: entry.watermarkMs } : {}),
+        },
+        entry.from === undefined ? 'attribute_not_exists(pk)' : 'sequenceNumber = :from',
+        entry.from === undefined ? undefined : { ':from': entry.from },
       );
-      this.itemWrites += 1 + item.deltas.length;
     } catch (error) {
-      if (error instanceof TransactionCanceledException && error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return;
-      throw error;
+      if (!isConditionFailure(error)) throw error;
+      const progress = await this.readProgress(shard);
+      // Someone else finished this step already (a racer, a roll-forward, or our own lost response).
+      if (progress !== undefined && compareSequenceNumbers(progress.sequenceNumber, entry.to) >= 0) return;
+      throw new ShardStateError(`progress of ${shard.shardId} is at ${progress?.sequenceNumber ?? 'the start'}, neither ${entry.from ?? 'the start'} nor past ${entry.to}`);
     }
   }
 
-  /** Rolls forward pending items a crashed invocation committed but did not apply. */
-  private async applyPending(shard: ShardRef): Promise<void> {
+  private async readProgress(shard: ShardRef): Promise<ShardProgressItem | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetCommand({ TableName: this.config.windowTableName, Key: { pk: SHARDS_PARTITION, sk: shard.shardId }, ConsistentRead: true }),
+    );
+    return Item === undefined ? undefined : ShardProgressItem.parse(Item);
+  }
+
+  /** Applies every committed step the progress does not cover yet. */
+  private async rollForward(shard: ShardRef, progress: ShardProgressItem | undefined): Promise<ShardProgressItem | undefined> {
+    for (;;) {
+      const pending = await this.readLogEntry(shard, progress?.sequenceNumber);
+      if (pending === undefined) return progress;
+      await this.apply(shard, pending);
+      await this.advanceProgress(shard, pending);
+      progress = await this.readProgress(shard);
+    }
+  }
+
+  private async rollForwardStream(streamArn: string): Promise<void> {
+    const page = await this.ddb.send(new QueryCommand({
+      TableName: this.config.windowTableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': SHARDS_PARTITION },
+      ConsistentRead: true,
+    }));
+    for (const item of page.Items ?? []) {
+      const progress = ShardProgressItem.parse(item);
+      if (progress.streamArn !== streamArn) continue;
+      await this.rollForward({ streamArn, shardId: progress.sk }, progress);
+    }
+  }
+
+  /** Brings the shard's ledger up to the checkpoint: a warm container reads only the newer entries. */
+  private async catchUpLedger(shard: ShardRef, cache: ShardCache, checkpoint: string | undefined, nowMs: number): Promise<void> {
+    cache.ledger.evictExpired(nowMs);
+    if (cache.ledgerRead && cache.ledgerThrough === checkpoint) return;
+    const incremental = cache.ledgerRead && cache.ledgerThrough !== undefined && checkpoint !== undefined &&
+      compareSequenceNumbers(cache.ledgerThrough, checkpoint) < 0;
+    if (!incremental) cache.ledger = new FingerprintLedger();
+    const after = incremental ? cache.ledgerThrough : undefined;
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.config.stateTableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pendingPartition(shard) },
-          ConsistentRead: true,
-          ExclusiveStartKey: exclusiveStartKey,
-        }),
-      );
+      const page = await this.ddb.send(new QueryCommand({
+        TableName: this.config.stateTableName,
+        KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk >= :after',
+        FilterExpression: 'dedupUntilMs > :now',
+        ProjectionExpression: 'fingerprints, dedupUntilMs',
+        ExpressionAttributeValues: { ':pk': logPartition(shard), ':now': nowMs, ...(after === undefined ? {} : { ':after': logSortKey(after) }) },
+        ConsistentRead: true,
+        ExclusiveStartKey: exclusiveStartKey,
+      }));
       for (const item of page.Items ?? []) {
-        await this.applyPendingItem(item as PendingItem);
+        cache.ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), item.dedupUntilMs as number);
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey !== undefined);
+    cache.ledgerThrough = checkpoint;
+    cache.ledgerRead = true;
   }
 
-  /** Brings the shard's ledger cache up to the ledger item the checkpoint names. */
-  private async ledgerUpTo(shard: ShardRef, committedLedgerKey: string | undefined, nowMs: number): Promise<DedupLedgerCache> {
-    const shardKey = `${shard.streamArn}#${shard.shardId}`;
-    let ledger = this.ledgers.get(shardKey);
-    if (ledger !== undefined && ledger.lastLedgerKey !== undefined && committedLedgerKey !== undefined && ledger.lastLedgerKey > committedLedgerKey) {
-      ledger = undefined; // Our cache saw commits the checkpoint does not: it cannot be trusted.
-    }
-    if (ledger === undefined) {
-      ledger = new DedupLedgerCache();
-      this.ledgers.set(shardKey, ledger);
-    }
-    ledger.evictExpired(nowMs);
-    if (committedLedgerKey === undefined || ledger.lastLedgerKey === committedLedgerKey) return ledger;
-
-    // Fixed for every page: ledger.add moves lastLedgerKey, and a page's ExclusiveStartKey must lie inside the key condition.
-    const after = ledger.lastLedgerKey;
-    let exclusiveStartKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.config.stateTableName,
-          KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
-          FilterExpression: 'expiresAt > :now',
-          ExpressionAttributeValues: {
-            ':pk': ledgerPartition(shard),
-            ':now': Math.floor(nowMs / 1000),
-            ...(after === undefined ? {} : { ':after': after }),
-          },
-          ConsistentRead: true,
-          ExclusiveStartKey: exclusiveStartKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const eventIds = item.eventIds instanceof Set ? [...(item.eventIds as Set<string>)] : [];
-        ledger.add(item.sk as string, eventIds, (item.expiresAt as number) * 1000);
-      }
-      exclusiveStartKey = page.LastEvaluatedKey;
-    } while (exclusiveStartKey !== undefined);
-    // Expired items are filtered out, so the cache may end before the committed key: mark it read.
-    ledger.lastLedgerKey = committedLedgerKey;
-    return ledger;
+  /** The shard's cache, most recently used last; the least recently used shard is dropped past the limit. */
+  private cacheFor(shard: ShardRef): ShardCache {
+    const key = `${shard.streamArn}#${shard.shardId}`;
+    let cache = this.caches.get(key);
+    if (cache === undefined) cache = { ledger: new FingerprintLedger(), ledgerThrough: undefined, ledgerRead: false, minutes: new Map() };
+    this.caches.delete(key);
+    this.caches.set(key, cache);
+    while (this.caches.size > (this.config.maxCachedShards ?? 4)) this.caches.delete(this.caches.keys().next().value!);
+    return cache;
   }
+
+  /** Cached shards and the fingerprint bytes they hold: what the memory bound is about. */
+  cacheStats(): { shards: number; ledgerBytes: number } {
+    let ledgerBytes = 0;
+    for (const cache of this.caches.values()) ledgerBytes += cache.ledger.bytes;
+    return { shards: this.caches.size, ledgerBytes };
+  }
+
+  private async put(tableName: string, item: Record<string, unknown>, condition: string, values?: Record<string, unknown>): Promise<void> {
+    const result = await this.ddb.send(new PutCommand({
+      TableName: tableName,
+      Item: item,
+      ConditionExpression: condition,
+      ...(values === undefined ? {} : { ExpressionAttributeValues: values }),
+      ReturnConsumedCapacity: 'TOTAL',
+    }));
+    this.writes.items += 1;
+    this.writes.writeUnits += capacityOf(result?.ConsumedCapacity);
+  }
+}
+
+const capacityOf = (consumed: ConsumedCapacity | undefined): number => consumed?.CapacityUnits ?? 0;
+
+function toLogEntry(item: Record<string, unknown>): LogEntry {
+  return {
+    from: item.from as string | undefined,
+    to: item.to as string,
+    watermarkMs: typeof item.watermarkMs === 'number' ? item.watermarkMs : Number.NEGATIVE_INFINITY,
+    windows: decodeDeltas(item.deltas as Uint8Array),
+    fingerprints: decodeFingerprints(item.fingerprints as Uint8Array),
+    dedupUntilMs: item.dedupUntilMs as number,
+  };
 }

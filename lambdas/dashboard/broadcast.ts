@@ -3,18 +3,20 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBStreamRecord } from '@aws-lambda-powertools/parser/schemas/dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { ClickWindowItem } from '../../contracts/clickstream';
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type WindowCount, type WindowsMessage } from '../../contracts/dashboard';
-import { coalesceWindowChanges, type WindowChange } from './core/coalesce';
+import { SHARDS_PARTITION, ShardPartialItem, ShardProgressItem } from '../../contracts/clickstream';
+import { DASHBOARD_HISTORY_MINUTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type WindowCount, type WindowsMessage } from '../../contracts/dashboard';
+import { changedWindows, watermarksBefore, windowsToAnnounce, type TableChange } from './core/coalesce';
+import { newlyFinalMinutes } from './core/windows';
 import { forEachWithConcurrency } from './core/concurrency';
 import { splitWindows } from './core/split';
 import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
 import type { BroadcasterSettings } from './settings';
+import type { WindowRead } from './window-reader';
 
-/** A window image, validated with the window table's contract (bookkeeping attributes aside). */
-const WindowImage = ClickWindowItem.pick({ url: true, windowStart: true, windowEnd: true, count: true, lateCount: true });
-const WindowKey = ClickWindowItem.pick({ url: true, windowStart: true });
+const PartialImage = ShardPartialItem.pick({ windowStart: true, windowEnd: true, counts: true, lateCounts: true, shardId: true });
+const OldPartialImage = ShardPartialItem.pick({ counts: true, lateCounts: true });
+const ProgressImage = ShardProgressItem.pick({ sk: true, watermarkMs: true });
 
 export interface BroadcasterDependencies {
   readonly connections: {
@@ -22,6 +24,10 @@ export interface BroadcasterDependencies {
     delete(connectionId: string): Promise<void>;
   };
   readonly post: (connectionId: string, payload: string) => Promise<PostOutcome>;
+  /** Totals across shards of these minutes (strongly consistent reads of the window table). */
+  readonly readMinutes: (windowStarts: readonly string[]) => Promise<WindowRead>;
+  /** The stream's watermark: the minimum over its shards. */
+  readonly readStreamWatermark: () => Promise<number>;
   readonly settings: BroadcasterSettings;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -30,16 +36,27 @@ export interface BroadcasterDependencies {
 
 /**
  * Decodes one stream record at the boundary: Powertools' DynamoDB stream schema (which also
- * unmarshalls the images), then the window contract. Throws for a record that is not a window
- * change, which marks that record failed.
+ * unmarshalls the images), then the window table's contracts. Throws for a record that is neither
+ * a shard partial nor a shard's progress, which marks that record failed.
  */
-export function toWindowChange(record: DynamoDBRecord): WindowChange {
+export function toTableChange(record: DynamoDBRecord): TableChange {
   const { eventName, dynamodb } = DynamoDBStreamRecord.parse(record);
-  if (eventName === 'REMOVE') return { eventName, key: WindowKey.parse(dynamodb.Keys) };
+  if (eventName === 'REMOVE') return { kind: 'removed' };
+  const image = dynamodb.NewImage as Record<string, unknown> | undefined;
+  if (image?.pk === SHARDS_PARTITION) {
+    const progress = ProgressImage.parse(image);
+    const old = dynamodb.OldImage === undefined ? undefined : ProgressImage.parse(dynamodb.OldImage);
+    return {
+      kind: 'progress',
+      shardId: progress.sk,
+      ...(progress.watermarkMs === undefined ? {} : { newWatermarkMs: progress.watermarkMs }),
+      ...(old?.watermarkMs === undefined ? {} : { oldWatermarkMs: old.watermarkMs }),
+    };
+  }
   return {
-    eventName,
-    newImage: WindowImage.parse(dynamodb.NewImage),
-    ...(dynamodb.OldImage === undefined ? {} : { oldImage: WindowImage.parse(dynamodb.OldImage) }),
+    kind: 'partial',
+    newImage: PartialImage.parse(image),
+    ...(dynamodb.OldImage === undefined ? {} : { oldImage: OldPartialImage.parse(dynamodb.OldImage) }),
   };
 }
 
@@ -75,11 +92,11 @@ export async function broadcastWindowChanges(
   deps: BroadcasterDependencies,
 ): Promise<DynamoDBBatchResponse> {
   const records = event.Records;
-  const changes = new Map<DynamoDBRecord, WindowChange>();
+  const changes = new Map<DynamoDBRecord, TableChange>();
   const decoded = await processPartialResponse(
     event,
     (record: DynamoDBRecord) => {
-      changes.set(record, toWindowChange(record));
+      changes.set(record, toTableChange(record));
     },
     new BatchProcessor(EventType.DynamoDBStreams),
     { context, processInParallel: false },
@@ -99,11 +116,7 @@ export async function broadcastWindowChanges(
   }
 
   const nowMs = deps.now();
-  const windows = coalesceWindowChanges(
-    records.slice(0, cutoff).map((record) => changes.get(record)!),
-    nowMs,
-    deps.settings.allowedLatenessSeconds * 1000,
-  );
+  const windows = await windowsOf(records.slice(0, cutoff).map((record) => changes.get(record)!), deps);
   const tally = await broadcast(windows, nowMs, deps);
 
   deps.metrics.addMetric('StreamRecords', MetricUnit.Count, cutoff);
@@ -118,6 +131,30 @@ export async function broadcastWindowChanges(
     batchItemFailures:
       cutoff < records.length ? [{ itemIdentifier: records[cutoff]!.dynamodb!.SequenceNumber! }] : [],
   };
+}
+
+/**
+ * What a batch announces: the (url, window) pairs its partial changes touched, with totals across
+ * shards read after the changes, and every window of the minutes that became final because the
+ * stream's watermark (the slowest shard's) moved past them.
+ */
+async function windowsOf(changes: TableChange[], deps: BroadcasterDependencies): Promise<WindowCount[]> {
+  const changed = changedWindows(changes);
+  const before = watermarksBefore(changes);
+  if (changed.size === 0 && before.size === 0) return [];
+  const lateness = deps.settings.allowedLatenessSeconds * 1000;
+  const streamWatermarkMs = await deps.readStreamWatermark();
+  let newlyFinal: string[] = [];
+  if (before.size > 0) {
+    // The stream's watermark before the batch: the same minimum, with each shard that moved at its old value.
+    const previousMs = Math.min(streamWatermarkMs, ...before.values());
+    newlyFinal = newlyFinalMinutes(previousMs, streamWatermarkMs, lateness, DASHBOARD_HISTORY_MINUTES);
+  }
+  const minutes = [...new Set([...changed.keys(), ...newlyFinal])].sort();
+  if (minutes.length === 0) return [];
+  const totals = await deps.readMinutes(minutes);
+  if (totals.invalid > 0) deps.metrics.addMetric('InvalidWindowItems', MetricUnit.Count, totals.invalid);
+  return windowsToAnnounce(totals.windows, changed, new Set(newlyFinal), streamWatermarkMs, lateness);
 }
 
 async function broadcast(windows: WindowCount[], nowMs: number, deps: BroadcasterDependencies): Promise<BroadcastTally> {

@@ -12,11 +12,11 @@ import {
 import { parseClientMessage } from './core/client-message';
 import { newConnection, type ConnectionItem } from './core/connection';
 import { splitWindows } from './core/split';
-import { snapshotCutoff, snapshotWindows } from './core/windows';
+import { snapshotMinutes, snapshotWindows } from './core/windows';
 import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
 import type { ConnectionsSettings } from './settings';
-import type { WindowScan } from './window-reader';
+import type { WindowRead } from './window-reader';
 
 /**
  * The parts of an API Gateway WebSocket proxy event the routes use, validated at the boundary.
@@ -43,7 +43,8 @@ export interface ConnectionRouteDependencies {
     markSubscribed(connectionId: string, nowMs: number): Promise<boolean>;
     delete(connectionId: string): Promise<void>;
   };
-  readonly readWindowsSince: (cutoff: string) => Promise<WindowScan>;
+  /** The totals of these minutes and the stream's watermark (strongly consistent Queries, never a Scan). */
+  readonly readSnapshot: (windowStarts: readonly string[]) => Promise<WindowRead & { streamWatermarkMs: number }>;
   readonly post: (connectionId: string, payload: string) => Promise<PostOutcome>;
   readonly settings: ConnectionsSettings;
   readonly logger: Logger;
@@ -122,8 +123,10 @@ async function onMessage(event: WebSocketRouteEvent, deps: ConnectionRouteDepend
 
 /**
  * Subscribes first, then reads: an update written after the read reaches the client as a
- * broadcast, one written before it is in the snapshot, so nothing falls between the two. (The
- * client keeps the higher count when a broadcast and a snapshot part overlap.)
+ * broadcast, one written before it is in the snapshot, so nothing falls between the two. Both
+ * sides read strongly consistently (this snapshot, and the broadcaster's list of subscribed
+ * connections), so an eventually consistent read cannot open that gap again. (The client keeps
+ * the higher count when a broadcast and a snapshot part overlap.)
  */
 async function sendSnapshot(connectionId: string, deps: ConnectionRouteDependencies): Promise<RouteResult> {
   const nowMs = deps.now();
@@ -131,12 +134,12 @@ async function sendSnapshot(connectionId: string, deps: ConnectionRouteDependenc
     deps.logger.info('Subscribe from a connection that is already gone', { connectionId });
     return { statusCode: 410 };
   }
-  const scan = await deps.readWindowsSince(snapshotCutoff(nowMs, DASHBOARD_HISTORY_MINUTES));
+  const scan = await deps.readSnapshot(snapshotMinutes(nowMs, DASHBOARD_HISTORY_MINUTES));
   if (scan.invalid > 0) {
     deps.logger.error('Window items failed the ClickWindowItem contract and were left out of the snapshot', { count: scan.invalid });
     deps.metrics.addMetric('InvalidWindowItems', MetricUnit.Count, scan.invalid);
   }
-  const windows = snapshotWindows(scan.windows, nowMs, DASHBOARD_HISTORY_MINUTES, deps.settings.allowedLatenessSeconds * 1000);
+  const windows = snapshotWindows(scan.windows, nowMs, DASHBOARD_HISTORY_MINUTES, scan.streamWatermarkMs, deps.settings.allowedLatenessSeconds * 1000);
   const sentAt = new Date(nowMs).toISOString();
   const envelope = (part: WindowCount[]): SnapshotMessage => ({ v: PROTOCOL_VERSION, type: 'snapshot', sentAt, windows: part });
   const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES, { emptyMessage: true });

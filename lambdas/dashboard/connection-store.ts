@@ -53,6 +53,9 @@ export class ConnectionStore {
         ProjectionExpression: 'connectionId',
         FilterExpression: 'attribute_exists(subscribedAt) AND expiresAt > :now',
         ExpressionAttributeValues: { ':now': Math.floor(nowMs / 1000) },
+        // Strongly consistent: a connection whose subscribe completed before this read must receive
+        // the broadcast, since its snapshot may have been read before the change (no gap).
+        ConsistentRead: true,
       },
     );
     for await (const page of pages) {

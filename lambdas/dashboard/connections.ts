@@ -6,7 +6,7 @@ import { ConnectionStore } from './connection-store';
 import { handleRoute, type ConnectionRouteDependencies, type RouteResult } from './connection-routes';
 import { postToConnection } from './management-api';
 import { ConnectionsSettings, requireManagementApiEndpoint, settingsFromEnv } from './settings';
-import { scanWindowsSince } from './window-reader';
+import { readSnapshot } from './window-reader';
 
 // Created once per cold start; the handler only wires them in.
 const settings = settingsFromEnv(ConnectionsSettings, 'connections handler');
@@ -16,7 +16,7 @@ const ddb = documentClient(tracer);
 const management = managementApiClient(tracer);
 const dependencies: ConnectionRouteDependencies = {
   connections: new ConnectionStore(ddb, settings.connectionsTableName),
-  readWindowsSince: (cutoff) => scanWindowsSince(ddb, settings.windowTableName, cutoff),
+  readSnapshot: (windowStarts) => readSnapshot(ddb, settings.windowTableName, windowStarts),
   post: (connectionId, payload) => postToConnection(management, connectionId, payload),
   settings,
   logger: new Logger(),

@@ -58,6 +58,7 @@ export type ConnectionsSettings = z.infer<typeof ConnectionsSettings>;
 
 export const BroadcasterSettings = z.object({
   connectionsTableName: name,
+  windowTableName: name,
   allowedLatenessSeconds: seconds.default(DASHBOARD_DEFAULTS.allowedLatenessSeconds),
   postConcurrency: z.coerce.number().int().min(1).max(256).default(DASHBOARD_DEFAULTS.postConcurrency),
 });

@@ -1,46 +1,73 @@
-import { paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ClickWindowItem } from '../../contracts/clickstream';
-import type { WindowImage } from './core/windows';
+import { paginateQuery, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  minutePartition,
+  PARTIAL_SORT_KEY_PREFIX,
+  SHARDS_PARTITION,
+  ShardPartialItem,
+  ShardProgressItem,
+  streamWatermark,
+  sumPartials,
+  type ClickWindowCount,
+} from '../../contracts/clickstream';
 
-/** The attributes a snapshot needs, validated with the window table's contract. */
-const SnapshotWindowItem = ClickWindowItem.pick({ url: true, windowStart: true, windowEnd: true, count: true, lateCount: true });
-
-export interface WindowScan {
-  readonly windows: WindowImage[];
-  /** Items that failed the ClickWindowItem contract; counted and logged by the caller. */
+export interface WindowRead {
+  /** Totals across shards per (url, window). */
+  readonly windows: ClickWindowCount[];
+  /** Items that failed the ShardPartialItem contract; counted and logged by the caller. */
   readonly invalid: number;
 }
 
 /**
- * Every window whose start is at or after `cutoff`, for a snapshot.
- *
- * A Scan with a filter, not a Query: the table's key is (url, windowStart), so "all URLs of the
- * last 30 minutes" has no key to query by. A GSI keyed by windowStart would turn this into 30
- * Queries, but it would put every write of a minute on one GSI partition (the hottest key in the
- * stack, throttling back into the aggregator's transactions) and is not this construct's table to
- * change. The Scan reads the whole table on each subscribe (one per tab opened), which is cheap
- * while the table is small; windows are never deleted today, so its cost grows with history.
- * A TTL on window items (retention beyond DASHBOARD_HISTORY_MINUTES) would bound it.
+ * The totals of the given minutes: one strongly consistent Query per minute partition, summing the
+ * shards' partials (README, "The window table"). Reads what those minutes hold and nothing else,
+ * however much history the table keeps.
  */
-export async function scanWindowsSince(ddb: DynamoDBDocumentClient, tableName: string, cutoff: string): Promise<WindowScan> {
-  const windows: WindowImage[] = [];
-  let invalid = 0;
-  const pages = paginateScan(
-    { client: ddb },
-    {
+export async function readMinutes(ddb: DynamoDBDocumentClient, tableName: string, windowStarts: readonly string[]): Promise<WindowRead> {
+  const reads = await Promise.all(windowStarts.map(async (windowStart) => {
+    const partials: ShardPartialItem[] = [];
+    let invalid = 0;
+    const pages = paginateQuery({ client: ddb }, {
       TableName: tableName,
-      FilterExpression: 'windowStart >= :cutoff',
-      ProjectionExpression: '#url, windowStart, windowEnd, #count, lateCount',
-      ExpressionAttributeNames: { '#url': 'url', '#count': 'count' },
-      ExpressionAttributeValues: { ':cutoff': cutoff },
-    },
-  );
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': minutePartition(windowStart), ':prefix': PARTIAL_SORT_KEY_PREFIX },
+      ConsistentRead: true,
+    });
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        const parsed = ShardPartialItem.safeParse(item);
+        if (parsed.success) partials.push(parsed.data);
+        else invalid++;
+      }
+    }
+    return { windows: sumPartials(partials), invalid };
+  }));
+  return { windows: reads.flatMap((read) => read.windows), invalid: reads.reduce((sum, read) => sum + read.invalid, 0) };
+}
+
+/** The stream's watermark: the minimum over the shards' committed watermarks (one Query). */
+export async function readStreamWatermark(ddb: DynamoDBDocumentClient, tableName: string): Promise<number> {
+  const shards: ShardProgressItem[] = [];
+  const pages = paginateQuery({ client: ddb }, {
+    TableName: tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': SHARDS_PARTITION },
+    ConsistentRead: true,
+  });
   for await (const page of pages) {
     for (const item of page.Items ?? []) {
-      const parsed = SnapshotWindowItem.safeParse(item);
-      if (parsed.success) windows.push(parsed.data);
-      else invalid++;
+      const parsed = ShardProgressItem.safeParse(item);
+      if (parsed.success) shards.push(parsed.data);
     }
   }
-  return { windows, invalid };
+  return streamWatermark(shards);
+}
+
+/** A snapshot's reads: the given minutes and the watermark that decides which are final. */
+export async function readSnapshot(
+  ddb: DynamoDBDocumentClient,
+  tableName: string,
+  windowStarts: readonly string[],
+): Promise<WindowRead & { streamWatermarkMs: number }> {
+  const [read, streamWatermarkMs] = await Promise.all([readMinutes(ddb, tableName, windowStarts), readStreamWatermark(ddb, tableName)]);
+  return { ...read, streamWatermarkMs };
 }

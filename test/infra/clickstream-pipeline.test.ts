@@ -125,7 +125,7 @@ describe('tables', () => {
   });
 
   describe.each([
-    ['window table', () => pipeline.windowTable, 'url', 'windowStart'],
+    ['window table', () => pipeline.windowTable, 'pk', 'sk'],
     ['state table', () => pipeline.stateTable, 'pk', 'sk'],
   ])('%s', (_name, table, partitionKey, sortKey) => {
     it('is keyed by its documented string keys', () => {
@@ -156,17 +156,14 @@ describe('tables', () => {
   });
 
   it('streams new and old window images for the dashboard', () => {
-    template.hasResourceProperties('AWS::DynamoDB::Table', {
-      KeySchema: Match.arrayWith([{ AttributeName: 'url', KeyType: 'HASH' }]),
-      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
-    });
+    expect(propertiesOf(pipeline.windowTable).StreamSpecification).toStrictEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
   });
 
-  it('expires state items by expiresAt', () => {
-    template.hasResourceProperties('AWS::DynamoDB::Table', {
-      KeySchema: Match.arrayWith([{ AttributeName: 'pk', KeyType: 'HASH' }]),
-      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
-    });
+  it.each([
+    ['window', () => pipeline.windowTable],
+    ['state', () => pipeline.stateTable],
+  ])('expires %s items by expiresAt', (_name, table) => {
+    expect(propertiesOf(table()).TimeToLiveSpecification).toStrictEqual({ AttributeName: 'expiresAt', Enabled: true });
   });
 });
 
@@ -226,6 +223,7 @@ describe('aggregator function', () => {
     [AggregatorEnv.dedupHorizonSeconds, () => '900'],
     [AggregatorEnv.maxEventBytes, () => '4096'],
     [AggregatorEnv.maxFutureSkewSeconds, () => '300'],
+    [AggregatorEnv.windowRetentionSeconds, () => String(7 * 24 * 60 * 60)],
     ['POWERTOOLS_SERVICE_NAME', () => 'clickstream-aggregator'],
     ['POWERTOOLS_METRICS_NAMESPACE', () => 'Watershed'],
     ['NODE_OPTIONS', () => '--enable-source-maps'],

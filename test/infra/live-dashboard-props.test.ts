@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { LiveDashboard, type LiveDashboardProps } from '../../lib/live-dashboard';
 import { propsTestStack } from './support';
 
-/** A window table as the clickstream pipeline makes it: keyed by (url, windowStart), with a stream. */
+/** A window table as the clickstream pipeline makes it: keyed by (pk, sk), with a stream. */
 function windowTable(stack: Stack, { withStream = true } = {}) {
   return new dynamodb.Table(stack, 'Windows', {
-    partitionKey: { name: 'url', type: dynamodb.AttributeType.STRING },
-    sortKey: { name: 'windowStart', type: dynamodb.AttributeType.STRING },
+    partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+    sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
     ...(withStream ? { stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES } : {}),
   });
 }

@@ -223,7 +223,11 @@ describe('functions', () => {
     [
       'broadcaster',
       () => live.broadcaster,
-      { CONNECTIONS_TABLE_NAME: () => ref(live.connectionsTable.tableName), ALLOWED_LATENESS_SECONDS: () => '60' },
+      {
+        CONNECTIONS_TABLE_NAME: () => ref(live.connectionsTable.tableName),
+        WINDOW_TABLE_NAME: () => ref(stack.clickstream.windowTable.tableName),
+        ALLOWED_LATENESS_SECONDS: () => '60',
+      },
     ],
   ];
   it.each(settingsOf)('give the %s its settings', (_name, fn, expected) => {
@@ -251,7 +255,7 @@ describe('functions', () => {
         ['dynamodb:PutItem', () => live.connectionsTable.tableArn],
         ['dynamodb:UpdateItem', () => live.connectionsTable.tableArn],
         ['dynamodb:DeleteItem', () => live.connectionsTable.tableArn],
-        ['dynamodb:Scan', () => stack.clickstream.windowTable.tableArn],
+        ['dynamodb:Query', () => stack.clickstream.windowTable.tableArn],
       ],
     ],
     [
@@ -260,6 +264,7 @@ describe('functions', () => {
       [
         ['dynamodb:Scan', () => live.connectionsTable.tableArn],
         ['dynamodb:DeleteItem', () => live.connectionsTable.tableArn],
+        ['dynamodb:Query', () => stack.clickstream.windowTable.tableArn],
         ['dynamodb:GetRecords', () => stack.clickstream.windowTable.tableStreamArn!],
         ['dynamodb:GetShardIterator', () => stack.clickstream.windowTable.tableStreamArn!],
       ],

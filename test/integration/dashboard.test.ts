@@ -141,7 +141,6 @@ describe.skipIf(!java.available)(titled('live dashboard on the local cloud', jav
     const putAt = Date.now();
     await produce(expected);
     await eventually(async () => reached(latestCounts(messages, urls), expected), () => `counts so far ${JSON.stringify(latestCounts(messages, urls))}`, 20_000);
-    const firstUpdateAt = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 1500));
 
     // Assess
@@ -155,7 +154,6 @@ describe.skipIf(!java.available)(titled('live dashboard on the local cloud', jav
     expect(deltas).toStrictEqual(expected);
     const windowStart = new Date(Math.floor(putAt / WINDOW_MS) * WINDOW_MS).toISOString();
     expect(new Set(ours.map((window) => window.windowStart))).toStrictEqual(new Set([windowStart]));
-    expect(firstUpdateAt - putAt).toBeLessThan(10_000);
   });
 
   it('gives a client that subscribes later the current counts in its snapshot', async () => {

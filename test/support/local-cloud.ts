@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { ClickWindowItem } from '../../contracts/clickstream';
+import { PARTIAL_SORT_KEY_PREFIX, ShardPartialItem, SHARDS_PARTITION, ShardProgressItem, sumPartials } from '../../contracts/clickstream';
 import { localClientConfig } from '../../local/clients';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 
@@ -27,24 +27,32 @@ export async function startTestCloud(options: { clicksShards?: number } = {}): P
   };
 }
 
-/** The window table as `url|windowStart -> count`. */
+/**
+ * The window table as `url|windowStart -> count` (or lateCount): the shards' partials summed per
+ * (url, window). The single reader of counts for tests; every item must have a documented shape
+ * (README, "The window table").
+ */
 export async function windowCounts(cloud: LocalCloud, attribute: 'count' | 'lateCount' = 'count'): Promise<Map<string, number>> {
   const client = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(cloud.edgeUrl)));
-  const counts = new Map<string, number>();
+  const partials: ShardPartialItem[] = [];
   try {
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await client.send(new ScanCommand({ TableName: cloud.outputs.ClickWindowsTableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
       for (const raw of page.Items ?? []) {
-        // Every item must have the documented shape (README, "The window table").
-        const item = ClickWindowItem.parse(raw);
-        const value = Number(item[attribute] ?? 0);
-        if (value > 0) counts.set(`${item.url}|${item.windowStart}`, value);
+        if (raw.pk === SHARDS_PARTITION) ShardProgressItem.parse(raw);
+        else if (String(raw.sk).startsWith(PARTIAL_SORT_KEY_PREFIX)) partials.push(ShardPartialItem.parse(raw));
+        else throw new Error(`undocumented item in the window table: ${JSON.stringify(raw).slice(0, 200)}`);
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
   } finally {
     client.destroy();
+  }
+  const counts = new Map<string, number>();
+  for (const total of sumPartials(partials)) {
+    const value = total[attribute];
+    if (value > 0) counts.set(`${total.url}|${total.windowStart}`, value);
   }
   return counts;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_COMMIT_LIMITS, planBatch, type PlanSettings } from '../../lambdas/clickstream/core/batch-plan';
 import { decodeClick } from '../../lambdas/clickstream/core/decode';
+import { fingerprint } from '../../lambdas/clickstream/core/ledger';
 import { compareSequenceNumbers, sortableSequence } from '../../lambdas/clickstream/core/sequence';
 import { isWindowClosed, windowStartOf } from '../../lambdas/clickstream/core/windowing';
 import { sequenceAt, shardRecordFactory } from '../support/kinesis-records';
@@ -120,7 +121,8 @@ describe('planBatch', () => {
           { url: '/b', windowStartMs: windowStartOf(T0 - 3000), count: 1, lateCount: 0 },
           { url: '/a', windowStartMs: windowStartOf(T0 + 61_000), count: 1, lateCount: 0 },
         ],
-        eventIds: ['e1', 'e2', 'e3', 'e4'],
+        lastArrivalMs: T0,
+        fingerprints: ['e1', 'e2', 'e3', 'e4'].map(fingerprint),
       },
     ]);
     expect(plan.outcomes).toStrictEqual({ replayed: 0, counted: 4, duplicate: 0, late: 0, invalid: 0 });
@@ -142,10 +144,10 @@ describe('planBatch', () => {
       shardRecordFactory(3, click('e0', '/a', T0)),
     ];
 
-    const plan = planBatch(records, NO_STATE, SETTINGS, (eventId) => eventId === 'e0');
+    const plan = planBatch(records, NO_STATE, SETTINGS, (eventFingerprint) => eventFingerprint === fingerprint('e0'));
 
     expect(plan.outcomes).toMatchObject({ counted: 1, duplicate: 2 });
-    expect(plan.commits[0]?.eventIds).toStrictEqual(['e1']);
+    expect(plan.commits[0]?.fingerprints).toStrictEqual([fingerprint('e1')]);
     expect(plan.commits[0]?.lastSequenceNumber).toBe(sequenceAt(3));
   });
 
@@ -162,7 +164,7 @@ describe('planBatch', () => {
     expect(plan.lateEvents).toHaveLength(1);
     expect(plan.lateEvents[0]).toMatchObject({ recordIndex: 2, watermarkMs: T0, click: { eventId: 'e3' } });
     expect(plan.commits[0]?.windows).toContainEqual({ url: '/a', windowStartMs: windowStartOf(T0 - 200_000), count: 0, lateCount: 1 });
-    expect(plan.commits[0]?.eventIds).toContain('e3');
+    expect(plan.commits[0]?.fingerprints).toContain(fingerprint('e3'));
   });
 
   it('never lets an event move the watermark past its own arrival, so a fast producer clock closes no window', () => {
@@ -202,31 +204,19 @@ describe('planBatch', () => {
 
   it('still commits the checkpoint when every record was invalid', () => {
     const plan = planBatch([shardRecordFactory(1, '{}')], NO_STATE, SETTINGS);
-    expect(plan.commits).toStrictEqual([{ lastSequenceNumber: sequenceAt(1), watermarkMs: Number.NEGATIVE_INFINITY, windows: [], eventIds: [] }]);
+    expect(plan.commits).toStrictEqual([{ lastSequenceNumber: sequenceAt(1), watermarkMs: Number.NEGATIVE_INFINITY, lastArrivalMs: T0, windows: [], fingerprints: [] }]);
   });
 
-  it('splits commits so that no transaction exceeds the window limit, each with its own checkpoint', () => {
-    const records = Array.from({ length: 7 }, (_, n) => shardRecordFactory(n + 1, click(`e${n}`, `/page-${n}`, T0)));
-
-    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxWindowsPerCommit: 3 });
-
-    expect(plan.commits.map((commit) => [commit.windows.length, commit.lastSequenceNumber])).toStrictEqual([
-      [3, sequenceAt(3)],
-      [3, sequenceAt(6)],
-      [1, sequenceAt(7)],
-    ]);
-  });
-
-  it('splits commits when the ledger item would grow past its byte limit', () => {
+  it('splits commits when the log entry would grow past its byte limit, 8 bytes per eventId', () => {
     const records = Array.from({ length: 4 }, (_, n) => shardRecordFactory(n + 1, click(`event-${n}`, '/a', T0)));
-    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxLedgerBytesPerCommit: 16 });
-    expect(plan.commits.map((commit) => commit.eventIds)).toStrictEqual([['event-0', 'event-1'], ['event-2', 'event-3']]);
+    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxEntryBytes: 2 + 16 + 3 * 8 });
+    expect(plan.commits.map((commit) => commit.fingerprints.length)).toStrictEqual([3, 1]);
   });
 
-  it('splits commits so that their window deltas stay under the byte limit of one transaction', () => {
+  it('splits commits so that their window deltas stay under the byte limit of one log entry', () => {
     const longUrl = (n: number) => `/${String(n).repeat(1000)}`;
     const records = Array.from({ length: 4 }, (_, n) => shardRecordFactory(n + 1, click(`e${n}`, longUrl(n), T0)));
-    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxDeltaBytesPerCommit: 2 * (1001 + 96) });
+    const plan = planBatch(records, NO_STATE, { ...SETTINGS, maxEntryBytes: 2 * (1001 + 16 + 8) });
     expect(plan.commits.map((commit) => commit.windows.map((delta) => delta.url.slice(0, 3)))).toStrictEqual([['/00', '/11'], ['/22', '/33']]);
   });
 
@@ -238,8 +228,8 @@ describe('planBatch', () => {
 
     const firstHalf = planBatch(records.slice(0, 20), NO_STATE, SETTINGS);
     const afterFirst = { checkpoint: firstHalf.commits.at(-1)!.lastSequenceNumber, watermarkMs: firstHalf.commits.at(-1)!.watermarkMs };
-    const ledger = new Set(firstHalf.commits.flatMap((commit) => commit.eventIds));
-    const secondHalf = planBatch(records, afterFirst, SETTINGS, (eventId) => ledger.has(eventId));
+    const ledger = new Set(firstHalf.commits.flatMap((commit) => commit.fingerprints));
+    const secondHalf = planBatch(records, afterFirst, SETTINGS, (eventFingerprint) => ledger.has(eventFingerprint));
 
     const total = (plans: typeof whole[]) => {
       const counts = new Map<string, number>();

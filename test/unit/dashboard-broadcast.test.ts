@@ -10,6 +10,9 @@ import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk
 import { DeleteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { streamWatermark, sumPartials, type ShardPartialItem } from '../../contracts/clickstream';
 import { MAX_MESSAGE_BYTES, ServerMessage, type WindowCount } from '../../contracts/dashboard';
 import { broadcastWindowChanges, type BroadcasterDependencies } from '../../lambdas/dashboard/broadcast';
 import { ConnectionStore } from '../../lambdas/dashboard/connection-store';
@@ -23,11 +26,14 @@ import {
   observability,
   sequenceOf,
   T0,
+  partialItem,
+  progressItem,
   windowItem,
   windowStreamRecord,
+  windowTotal,
 } from './dashboard-fixtures';
 
-const SETTINGS: BroadcasterSettings = { connectionsTableName: 'connections', allowedLatenessSeconds: 60, postConcurrency: 4 };
+const SETTINGS: BroadcasterSettings = { connectionsTableName: 'connections', windowTableName: 'click-windows', allowedLatenessSeconds: 60, postConcurrency: 4 };
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -35,11 +41,40 @@ const apiMock = mockClient(ApiGatewayManagementApiClient);
 const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', credentials }));
 const api = new ApiGatewayManagementApiClient({ region: 'us-east-1', credentials, endpoint: 'https://example.com/live' });
 
+/**
+ * The window table as the broadcaster reads it after the batch: these partials (by default none
+ * beyond what the test's records wrote, which `tableAfter` collects), and these shard watermarks.
+ */
+let table: { partials: ShardPartialItem[]; watermarks: number[] } = { partials: [], watermarks: [] };
+const tableAfter = (event: { Records: DynamoDBRecord[] }) => {
+  const latest = new Map<string, ShardPartialItem>();
+  for (const record of event.Records) {
+    const image = record.dynamodb?.NewImage;
+    if (image === undefined) continue;
+    const item = unmarshall(image as Parameters<typeof unmarshall>[0]) as ShardPartialItem;
+    if (item.pk === 'shards' || typeof item.windowStart !== 'string') continue;
+    // Each fixture partial holds one url: keep the latest image per (minute, url).
+    latest.set(`${item.windowStart}|${Object.keys(item.counts).join()}`, item);
+  }
+  if (latest.size > 0) table = { ...table, partials: [...latest.values()] };
+};
+
+/** Broadcasts the event with the table as its records left it. */
+const broadcastAfter: typeof broadcastWindowChanges = (event, context, deps) => {
+  tableAfter(event);
+  return broadcastWindowChanges(event, context, deps);
+};
+
 function dependencies() {
   const { logger, metrics, spies } = observability();
   const deps: BroadcasterDependencies = {
     connections: new ConnectionStore(ddb, SETTINGS.connectionsTableName),
     post: (connectionId, payload) => postToConnection(api, connectionId, payload),
+    readMinutes: async (windowStarts) => ({
+      windows: windowStarts.flatMap((windowStart) => sumPartials(table.partials.filter((item) => item.windowStart === windowStart))),
+      invalid: 0,
+    }),
+    readStreamWatermark: async () => streamWatermark(table.watermarks.map((watermarkMs) => ({ watermarkMs }))),
     settings: SETTINGS,
     logger,
     metrics,
@@ -76,6 +111,7 @@ const windowsPostedTo = (connectionId: string): WindowCount[] =>
     .flatMap(({ message }) => (message.type === 'windows' ? message.windows : []));
 
 beforeEach(() => {
+  table = { partials: [], watermarks: [T0 - 30_000] };
   ddbMock.reset();
   apiMock.reset();
   ddbMock.on(DeleteCommand).resolves({});
@@ -94,7 +130,7 @@ describe('a batch of window changes', () => {
     const { deps } = dependencies();
 
     // Act
-    const response = await broadcastWindowChanges(event, CONTEXT, deps);
+    const response = await broadcastAfter(event, CONTEXT, deps);
 
     // Assess
     expect(response).toStrictEqual({ batchItemFailures: [] });
@@ -114,7 +150,7 @@ describe('a batch of window changes', () => {
 
   it('asks only for subscribed connections that have not expired', async () => {
     connectionsAre(['c1']);
-    await broadcastWindowChanges(event, CONTEXT, dependencies().deps);
+    await broadcastAfter(event, CONTEXT, dependencies().deps);
     expect(ddbMock.commandCalls(ScanCommand)[0]!.args[0].input).toMatchObject({
       TableName: 'connections',
       FilterExpression: 'attribute_exists(subscribedAt) AND expiresAt > :now',
@@ -125,14 +161,14 @@ describe('a batch of window changes', () => {
   it('records what it did as metrics', async () => {
     connectionsAre(['c1', 'c2']);
     const { deps, spies } = dependencies();
-    await broadcastWindowChanges(event, CONTEXT, deps);
+    await broadcastAfter(event, CONTEXT, deps);
     expect(metricTotals(spies.addMetric)).toMatchObject({ WindowsBroadcast: 2, MessagesPosted: 2, GoneConnections: 0, PostFailures: 0 });
     expect(spies.publishStoredMetrics).toHaveBeenCalledOnce();
   });
 
   it('posts nothing and reads no connections when nobody is subscribed', async () => {
     connectionsAre([]);
-    expect(await broadcastWindowChanges(event, CONTEXT, dependencies().deps)).toStrictEqual({ batchItemFailures: [] });
+    expect(await broadcastAfter(event, CONTEXT, dependencies().deps)).toStrictEqual({ batchItemFailures: [] });
     expect(posts()).toStrictEqual([]);
   });
 });
@@ -147,7 +183,7 @@ describe('gone and failing connections', () => {
     const { deps, spies } = dependencies();
 
     // Act
-    const response = await broadcastWindowChanges(event, CONTEXT, deps);
+    const response = await broadcastAfter(event, CONTEXT, deps);
 
     // Assess
     expect(response).toStrictEqual({ batchItemFailures: [] });
@@ -162,7 +198,7 @@ describe('gone and failing connections', () => {
     apiMock
       .on(PostToConnectionCommand)
       .rejects(new ApiGatewayManagementApiServiceException({ name: 'Unknown', $fault: 'client', message: 'Gone', $metadata: { httpStatusCode: 410 } }));
-    await broadcastWindowChanges(event, CONTEXT, dependencies().deps);
+    await broadcastAfter(event, CONTEXT, dependencies().deps);
     expect(deleted()).toStrictEqual([{ connectionId: 'bare-410' }]);
   });
 
@@ -177,7 +213,7 @@ describe('gone and failing connections', () => {
     const { deps, spies } = dependencies();
 
     // Act
-    const response = await broadcastWindowChanges(event, CONTEXT, deps);
+    const response = await broadcastAfter(event, CONTEXT, deps);
 
     // Assess
     expect(response).toStrictEqual({ batchItemFailures: [] });
@@ -192,13 +228,13 @@ describe('gone and failing connections', () => {
     apiMock.on(PostToConnectionCommand).rejects(gone());
     ddbMock.on(DeleteCommand).rejects(new ProvisionedThroughputExceededException({ message: 'busy', $metadata: {} }));
     const { deps, spies } = dependencies();
-    expect(await broadcastWindowChanges(event, CONTEXT, deps)).toStrictEqual({ batchItemFailures: [] });
+    expect(await broadcastAfter(event, CONTEXT, deps)).toStrictEqual({ batchItemFailures: [] });
     expect(spies.error).toHaveBeenCalledWith('Could not delete a gone connection', expect.anything());
   });
 
   it('fails the batch when the connections table cannot be read, so the update is retried', async () => {
     ddbMock.on(ScanCommand).rejects(new ProvisionedThroughputExceededException({ message: 'busy', $metadata: {} }));
-    await expect(broadcastWindowChanges(event, CONTEXT, dependencies().deps)).rejects.toThrow(ProvisionedThroughputExceededException);
+    await expect(broadcastAfter(event, CONTEXT, dependencies().deps)).rejects.toThrow(ProvisionedThroughputExceededException);
     expect(posts()).toStrictEqual([]);
   });
 });
@@ -208,13 +244,15 @@ describe('large batches', () => {
   const items = Array.from({ length: 1000 }, (_, i) => windowItem(`/page/${i}/${'p'.repeat(600)}`, i % 30, i + 1));
   const event = { Records: items.map((item, i) => insert(i + 1, item)) };
 
-  it('splits the update into messages under MAX_MESSAGE_BYTES and delivers every window once, in order', async () => {
+  it('splits the update into messages under MAX_MESSAGE_BYTES and delivers every window once, minute by minute', async () => {
     connectionsAre(['c1', 'c2']);
-    await broadcastWindowChanges(event, CONTEXT, dependencies().deps);
+    await broadcastAfter(event, CONTEXT, dependencies().deps);
     expect(posts().length).toBeGreaterThan(2);
     for (const post of posts()) expect(post.bytes).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
     for (const connectionId of ['c1', 'c2']) {
-      expect(windowsPostedTo(connectionId).map((window) => window.url)).toStrictEqual(items.map((item) => item.url));
+      const posted = windowsPostedTo(connectionId);
+      expect(posted.map((window) => window.url).sort()).toStrictEqual(items.map((item) => Object.keys(item.counts)[0]).sort());
+      expect(posted.map((window) => window.windowStart)).toStrictEqual(posted.map((window) => window.windowStart).sort());
     }
   });
 
@@ -222,7 +260,7 @@ describe('large batches', () => {
     connectionsAre(['c1', 'flaky']);
     apiMock.on(PostToConnectionCommand, { ConnectionId: 'flaky' }).rejects(new LimitExceededException({ message: 'no', $metadata: {} }));
     const { deps, spies } = dependencies();
-    await broadcastWindowChanges(event, CONTEXT, deps);
+    await broadcastAfter(event, CONTEXT, deps);
     // One attempt (the first part), none for the parts after it.
     expect(apiMock.commandCalls(PostToConnectionCommand).filter((call) => call.args[0].input.ConnectionId === 'flaky')).toHaveLength(1);
     expect(metricTotals(spies.addMetric).PostFailures).toBe(1);
@@ -238,7 +276,7 @@ describe('records that cannot be decoded', () => {
     const { deps, spies } = dependencies();
 
     // Act
-    const response = await broadcastWindowChanges(event, CONTEXT, deps);
+    const response = await broadcastAfter(event, CONTEXT, deps);
 
     // Assess
     expect(response).toStrictEqual({ batchItemFailures: [{ itemIdentifier: sequenceOf(2) }] });
@@ -250,7 +288,7 @@ describe('records that cannot be decoded', () => {
     connectionsAre(['c1']);
     const bad = (position: number) => windowStreamRecord(position, 'INSERT', { oldImage: windowItem('/x', 0, 1) });
     const event = { Records: [insert(1, windowItem('/a', 0, 1)), bad(2), bad(3)] };
-    expect(await broadcastWindowChanges(event, CONTEXT, dependencies().deps)).toStrictEqual({
+    expect(await broadcastAfter(event, CONTEXT, dependencies().deps)).toStrictEqual({
       batchItemFailures: [{ itemIdentifier: sequenceOf(2) }],
     });
   });
@@ -258,7 +296,41 @@ describe('records that cannot be decoded', () => {
   it('fails the whole batch when no record can be decoded', async () => {
     connectionsAre(['c1']);
     const event = { Records: [windowStreamRecord(1, 'INSERT', { oldImage: windowItem('/x', 0, 1) })] };
-    await expect(broadcastWindowChanges(event, CONTEXT, dependencies().deps)).rejects.toThrow(FullBatchFailureError);
+    await expect(broadcastAfter(event, CONTEXT, dependencies().deps)).rejects.toThrow(FullBatchFailureError);
     expect(posts()).toStrictEqual([]);
+  });
+});
+
+describe('finality', () => {
+  it('marks a window final only when the slowest shard\'s watermark has passed its end by the lateness', async () => {
+    // Prepare: minute 2 ago ended 60 s before T0 - 30 s; one shard is past it, the other is not.
+    connectionsAre(['c1']);
+    const event = { Records: [insert(1, windowItem('/a', 2, 4))] };
+    table.watermarks = [T0, Date.parse(windowTotal('/', 2, 0).windowEnd) + 30_000];
+
+    // Act
+    await broadcastAfter(event, CONTEXT, dependencies().deps);
+
+    // Assess
+    expect(windowsPostedTo('c1')).toMatchObject([{ url: '/a', count: 4, final: false }]);
+  });
+
+  it('announces every window of a minute that became final when the slowest shard moved, with delta 0', async () => {
+    // Prepare: shard 1 was the slowest at minute 3's end; its progress moves past minute 2's end + lateness.
+    connectionsAre(['c1']);
+    const minute3End = Date.parse(windowTotal('/', 3, 0).windowEnd);
+    const minute2End = Date.parse(windowTotal('/', 2, 0).windowEnd);
+    table.partials = [partialItem(2, { '/a': 4, '/b': 1 }), partialItem(3, { '/a': 9 })];
+    table.watermarks = [T0, minute2End + 60_000];
+    const event = { Records: [modify(1, progressItem('shardId-000000000001', minute3End + 60_000), progressItem('shardId-000000000001', minute2End + 60_000))] };
+
+    // Act
+    await broadcastAfter(event, CONTEXT, dependencies().deps);
+
+    // Assess
+    expect(windowsPostedTo('c1')).toStrictEqual([
+      { ...windowTotal('/a', 2, 4), delta: 0, final: true },
+      { ...windowTotal('/b', 2, 1), delta: 0, final: true },
+    ]);
   });
 });

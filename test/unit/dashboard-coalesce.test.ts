@@ -1,121 +1,98 @@
 import { describe, expect, it } from 'vitest';
-import { coalesceWindowChanges } from '../../lambdas/dashboard/core/coalesce';
-import { toWindowChange } from '../../lambdas/dashboard/broadcast';
-import { insert, modify, remove, T0, windowItem, windowStreamRecord } from './dashboard-fixtures';
+import { toTableChange } from '../../lambdas/dashboard/broadcast';
+import { changedWindows, watermarksBefore, windowsToAnnounce } from '../../lambdas/dashboard/core/coalesce';
+import { newlyFinalMinutes } from '../../lambdas/dashboard/core/windows';
+import { insert, modify, partialItem, progressItem, remove, T0, windowItem, windowStreamRecord, windowTotal } from './dashboard-fixtures';
 
 const LATENESS_MS = 60_000;
-const changesOf = (...records: ReturnType<typeof insert>[]) => records.map(toWindowChange);
-const coalesce = (...records: ReturnType<typeof insert>[]) => coalesceWindowChanges(changesOf(...records), T0, LATENESS_MS);
+const changesOf = (...records: ReturnType<typeof insert>[]) => records.map(toTableChange);
 
-describe('decoding window-table stream records', () => {
-  it('reads an INSERT as the new image without an old one', () => {
-    // Prepare
-    const item = windowItem('/a', 0, 3);
-
-    // Act
-    const change = toWindowChange(insert(1, item));
-
-    // Assess
-    expect(change).toStrictEqual({
-      eventName: 'INSERT',
-      newImage: { url: '/a', windowStart: item.windowStart, windowEnd: item.windowEnd, count: 3, lateCount: 0 },
+describe('toTableChange', () => {
+  it('decodes a partial with its old image, a shard\'s progress, and a removal', () => {
+    const before = windowItem('/a', 0, 3);
+    const after = windowItem('/a', 0, 5, 1);
+    expect(toTableChange(modify(1, before, after))).toStrictEqual({
+      kind: 'partial',
+      newImage: { windowStart: after.windowStart, windowEnd: after.windowEnd, counts: { '/a': 5 }, lateCounts: { '/a': 1 }, shardId: after.shardId },
+      oldImage: { counts: { '/a': 3 }, lateCounts: {} },
     });
-  });
-
-  it('reads a MODIFY with both images', () => {
-    const change = toWindowChange(modify(1, windowItem('/a', 0, 3), windowItem('/a', 0, 5, 1)));
-    expect(change).toMatchObject({ eventName: 'MODIFY', oldImage: { count: 3 }, newImage: { count: 5, lateCount: 1 } });
-  });
-
-  it('reads a REMOVE as its key', () => {
-    const item = windowItem('/a', 0, 3);
-    expect(toWindowChange(remove(1, item))).toStrictEqual({
-      eventName: 'REMOVE',
-      key: { url: '/a', windowStart: item.windowStart },
+    expect(toTableChange(modify(2, progressItem('s1', T0 - 5000), progressItem('s1', T0)))).toStrictEqual({
+      kind: 'progress', shardId: 's1', oldWatermarkMs: T0 - 5000, newWatermarkMs: T0,
     });
+    expect(toTableChange(remove(3, before))).toStrictEqual({ kind: 'removed' });
   });
 
   it.each([
-    ['an image that breaks the window contract', () => insert(1, { ...windowItem('/a', 0, 1), count: -1 })],
-    ['an image without its count', () => {
-      const record = insert(1, windowItem('/a', 0, 1));
-      delete record.dynamodb!.NewImage!.count;
-      return record;
-    }],
+    ['a partial that breaks the contract', () => insert(1, { ...windowItem('/a', 0, 1), counts: { '/a': -1 } })],
     ['a record from another source', () => ({ ...insert(1, windowItem('/a', 0, 1)), eventSource: 'aws:kinesis' })],
     ['an INSERT without a new image', () => windowStreamRecord(1, 'INSERT', { oldImage: windowItem('/a', 0, 1) })],
-  ])('rejects %s', (_name, record) => {
-    expect(() => toWindowChange(record())).toThrow();
+  ])('throws for %s, which marks the record failed', (_name, record) => {
+    expect(() => toTableChange(record())).toThrow();
   });
 });
 
-describe('coalescing a batch', () => {
-  it('turns one INSERT into a window whose delta is its whole count', () => {
-    const item = windowItem('/a', 0, 4);
-    expect(coalesce(insert(1, item))).toStrictEqual([
-      { url: '/a', windowStart: item.windowStart, windowEnd: item.windowEnd, count: 4, lateCount: 0, delta: 4, final: false },
-    ]);
+describe('changedWindows', () => {
+  it('sums, per (url, window), the clicks each rewrite of a shard\'s chunk added', () => {
+    const v1 = partialItem(0, { '/a': 2, '/b': 1 });
+    const v2 = partialItem(0, { '/a': 5, '/b': 1 });
+    const v3 = partialItem(0, { '/a': 9, '/b': 1, '/c': 1 });
+    const other = partialItem(0, { '/a': 4 }, {}, 'shardId-000000000001');
+
+    const changed = changedWindows(changesOf(insert(1, v1), modify(2, v1, v2), modify(3, v2, v3), insert(4, other)));
+
+    expect(changed).toStrictEqual(new Map([[v1.windowStart, new Map([['/a', 13], ['/b', 1], ['/c', 1]])]]));
   });
 
-  it('keeps the latest image of a window updated several times and sums the deltas', () => {
-    // Prepare: the aggregator wrote the same window three times in one batch.
-    const v1 = windowItem('/a', 0, 2);
-    const v2 = windowItem('/a', 0, 5);
-    const v3 = windowItem('/a', 0, 9, 1);
+  it('lists a url whose late count alone changed, with 0 clicks added', () => {
+    const changed = changedWindows(changesOf(modify(1, windowItem('/a', 0, 10), windowItem('/a', 0, 10, 2))));
+    expect(changed.get(windowItem('/a', 0, 0).windowStart)).toStrictEqual(new Map([['/a', 0]]));
+  });
 
-    // Act
-    const windows = coalesce(insert(1, v1), modify(2, v1, v2), modify(3, v2, v3));
+  it('ignores progress and removals', () => {
+    expect(changedWindows(changesOf(modify(1, progressItem('s1', 1), progressItem('s1', 2)), remove(2, windowItem('/a', 0, 1))))).toStrictEqual(new Map());
+  });
+});
 
-    // Assess: one window, the last image, delta = 2 + 3 + 4.
+describe('watermarksBefore', () => {
+  it('keeps each shard\'s earliest old watermark in the batch', () => {
+    const changes = changesOf(
+      modify(1, progressItem('s1', 100), progressItem('s1', 200)),
+      modify(2, progressItem('s1', 200), progressItem('s1', 300)),
+      insert(3, progressItem('s2', 50)),
+    );
+    expect(watermarksBefore(changes)).toStrictEqual(new Map([['s1', 100], ['s2', Number.NEGATIVE_INFINITY]]));
+  });
+});
+
+describe('newlyFinalMinutes', () => {
+  const start = (minute: number) => windowTotal('/', minute, 0).windowStart;
+  const end = (minute: number) => Date.parse(windowTotal('/', minute, 0).windowEnd);
+
+  it('lists the minutes whose end + lateness the stream watermark passed in this move, oldest first', () => {
+    expect(newlyFinalMinutes(end(5) + LATENESS_MS, end(2) + LATENESS_MS, LATENESS_MS, 30)).toStrictEqual([start(4), start(3), start(2)]);
+  });
+
+  it('lists nothing when the watermark did not move past another minute', () => {
+    expect(newlyFinalMinutes(end(2) + LATENESS_MS, end(2) + LATENESS_MS + 59_000, LATENESS_MS, 30)).toStrictEqual([]);
+    expect(newlyFinalMinutes(end(2), end(3), LATENESS_MS, 30)).toStrictEqual([]);
+  });
+
+  it('reaches back at most the dashboard history when the watermark was unknown', () => {
+    expect(newlyFinalMinutes(Number.NEGATIVE_INFINITY, end(0) + LATENESS_MS, LATENESS_MS, 3)).toStrictEqual([start(2), start(1), start(0)]);
+  });
+});
+
+describe('windowsToAnnounce', () => {
+  it('announces changed windows with their totals and the clicks added, and every window of a newly final minute', () => {
+    const totals = [windowTotal('/a', 0, 12), windowTotal('/z', 0, 3), windowTotal('/a', 2, 4), windowTotal('/b', 2, 1)];
+    const changed = new Map([[windowTotal('/', 0, 0).windowStart, new Map([['/a', 2]])]]);
+
+    const windows = windowsToAnnounce(totals, changed, new Set([windowTotal('/', 2, 0).windowStart]), T0, LATENESS_MS);
+
     expect(windows).toStrictEqual([
-      { url: '/a', windowStart: v3.windowStart, windowEnd: v3.windowEnd, count: 9, lateCount: 1, delta: 9, final: false },
+      { ...windowTotal('/a', 0, 12), delta: 2, final: false },
+      { ...windowTotal('/a', 2, 4), delta: 0, final: true },
+      { ...windowTotal('/b', 2, 1), delta: 0, final: true },
     ]);
-  });
-
-  it('gives a MODIFY the difference between its images', () => {
-    const [window] = coalesce(modify(1, windowItem('/a', 0, 10), windowItem('/a', 0, 13)));
-    expect(window).toMatchObject({ count: 13, delta: 3 });
-  });
-
-  it('reports a change of the late count alone with delta 0', () => {
-    const [window] = coalesce(modify(1, windowItem('/a', 0, 10), windowItem('/a', 0, 10, 2)));
-    expect(window).toMatchObject({ count: 10, lateCount: 2, delta: 0 });
-  });
-
-  it('keeps different windows apart, in the order they first changed', () => {
-    const a0 = windowItem('/a', 0, 1);
-    const b0 = windowItem('/b', 0, 7);
-    const a1 = windowItem('/a', 1, 30);
-    const windows = coalesce(insert(1, a0), insert(2, b0), modify(3, windowItem('/a', 1, 29), a1), modify(4, a0, windowItem('/a', 0, 2)));
-    expect(windows.map(({ url, windowStart, count, delta }) => ({ url, windowStart, count, delta }))).toStrictEqual([
-      { url: '/a', windowStart: a0.windowStart, count: 2, delta: 2 },
-      { url: '/b', windowStart: b0.windowStart, count: 7, delta: 7 },
-      { url: '/a', windowStart: a1.windowStart, count: 30, delta: 1 },
-    ]);
-  });
-
-  it('drops a window removed later in the batch', () => {
-    const item = windowItem('/a', 0, 3);
-    expect(coalesce(insert(1, item), remove(2, item), insert(3, windowItem('/b', 0, 1))).map((w) => w.url)).toStrictEqual(['/b']);
-  });
-
-  it('starts a window afresh when it is inserted again after a REMOVE', () => {
-    const item = windowItem('/a', 0, 3);
-    const [window] = coalesce(insert(1, item), remove(2, item), insert(3, windowItem('/a', 0, 2)));
-    expect(window).toMatchObject({ count: 2, delta: 2 });
-  });
-
-  it('ignores a REMOVE of a window the batch never showed', () => {
-    expect(coalesce(remove(1, windowItem('/a', 0, 3)))).toStrictEqual([]);
-  });
-
-  it.each([
-    // T0 is 30 s into its minute: the window of two minutes ago ended 90 s ago.
-    ['the current window', 0, false],
-    ['a window that ended 30 s ago, inside the lateness', 1, false],
-    ['a window that ended 90 s ago, past the lateness', 2, true],
-  ])('flags %s final: %s', (_name, minute, final) => {
-    const [window] = coalesce(insert(1, windowItem('/a', minute, 1)));
-    expect(window?.final).toBe(final);
   });
 });

@@ -1,6 +1,6 @@
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DASHBOARD_HISTORY_MINUTES, MAX_MESSAGE_BYTES, ServerMessage, type WindowCount } from '../../contracts/dashboard';
@@ -8,8 +8,8 @@ import { handleRoute, type ConnectionRouteDependencies } from '../../lambdas/das
 import { ConnectionStore } from '../../lambdas/dashboard/connection-store';
 import { postToConnection } from '../../lambdas/dashboard/management-api';
 import type { ConnectionsSettings } from '../../lambdas/dashboard/settings';
-import { scanWindowsSince } from '../../lambdas/dashboard/window-reader';
-import { metricTotals, observability, T0, windowItem } from './dashboard-fixtures';
+import { readSnapshot } from '../../lambdas/dashboard/window-reader';
+import { metricTotals, observability, progressItem, T0, windowItem, windowTotal } from './dashboard-fixtures';
 
 const SETTINGS: ConnectionsSettings = {
   connectionsTableName: 'connections',
@@ -29,7 +29,7 @@ function dependencies() {
   const { logger, metrics, spies } = observability();
   const deps: ConnectionRouteDependencies = {
     connections: new ConnectionStore(ddb, SETTINGS.connectionsTableName),
-    readWindowsSince: (cutoff) => scanWindowsSince(ddb, SETTINGS.windowTableName, cutoff),
+    readSnapshot: (windowStarts) => readSnapshot(ddb, SETTINGS.windowTableName, windowStarts),
     post: (connectionId, payload) => postToConnection(api, connectionId, payload),
     settings: SETTINGS,
     logger,
@@ -72,6 +72,7 @@ beforeEach(() => {
   ddbMock.on(UpdateCommand).resolves({});
   ddbMock.on(DeleteCommand).resolves({});
   ddbMock.on(ScanCommand).resolves({ Items: [] });
+  ddbMock.on(QueryCommand).resolves({ Items: [] });
   apiMock.on(PostToConnectionCommand).resolves({});
 });
 
@@ -175,26 +176,30 @@ describe('$default: subscribe', () => {
     ]);
   });
 
-  it('scans the window table for the last 30 minutes, the current one included', async () => {
+  /** The window table answers Queries by partition: these items, plus one shard's progress at T0. */
+  const tableHolds = (items: Record<string, unknown>[], watermarkMs = T0) =>
+    ddbMock.on(QueryCommand).callsFake((input: { ExpressionAttributeValues: Record<string, unknown> }) => {
+      const pk = input.ExpressionAttributeValues[':pk'];
+      return { Items: pk === 'shards' ? [progressItem('shardId-000000000000', watermarkMs)] : items.filter((item) => item.pk === pk) };
+    });
+
+  it('queries the 30 minute partitions of the last 30 minutes and the shards\' progress, strongly consistent, never a Scan', async () => {
+    tableHolds([]);
     await handleRoute(subscribe(), dependencies().deps);
-    expect(ddbMock.commandCalls(ScanCommand).map((call) => call.args[0].input)).toStrictEqual([
-      expect.objectContaining({
-        TableName: 'click-windows',
-        FilterExpression: 'windowStart >= :cutoff',
-        ExpressionAttributeValues: { ':cutoff': windowItem('/', DASHBOARD_HISTORY_MINUTES - 1, 0).windowStart },
-      }),
-    ]);
+    const queries = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
+    expect(queries.map((input) => input.ExpressionAttributeValues?.[':pk']).sort()).toStrictEqual(
+      [...Array.from({ length: DASHBOARD_HISTORY_MINUTES }, (_, minute) => `minute#${windowTotal('/', minute, 0).windowStart}`), 'shards'].sort(),
+    );
+    expect(queries.every((input) => input.ConsistentRead === true && input.TableName === 'click-windows')).toBe(true);
+    expect(ddbMock.commandCalls(ScanCommand).filter((call) => call.args[0].input.TableName === 'click-windows')).toStrictEqual([]);
   });
 
-  it('sends the windows as a snapshot, oldest first, with no deltas and final flags set', async () => {
-    // Prepare: two pages of items, one of them from before the cutoff (a Scan filter is eventually applied client-side too).
+  it('sends the windows as a snapshot, oldest first, with no deltas, final only where the slowest shard has passed them', async () => {
+    // Prepare: minute 5 ago is closed on every shard (the only one is at T0); the current minute is not.
     const old = windowItem('/a', DASHBOARD_HISTORY_MINUTES, 50);
     const closed = windowItem('/b', 5, 7, 1);
     const current = windowItem('/a', 0, 3);
-    ddbMock
-      .on(ScanCommand)
-      .resolvesOnce({ Items: [current, old], LastEvaluatedKey: { url: '/a', windowStart: current.windowStart } })
-      .resolvesOnce({ Items: [closed] });
+    tableHolds([current, old, closed]);
 
     // Act
     expect(await handleRoute(subscribe(), dependencies().deps)).toStrictEqual({ statusCode: 200 });
@@ -207,22 +212,30 @@ describe('$default: subscribe', () => {
     ]);
   });
 
+  it('marks nothing final while a lagging shard can still change it, whatever the clock says', async () => {
+    tableHolds([windowItem('/b', 5, 7)], Date.parse(windowTotal('/', 5, 0).windowEnd));
+    await handleRoute(subscribe(), dependencies().deps);
+    expect(snapshotWindows().map((window) => window.final)).toStrictEqual([false]);
+  });
+
   it('sends an empty snapshot when there are no windows, so the client knows it is current', async () => {
+    tableHolds([]);
     await handleRoute(subscribe(), dependencies().deps);
     expect(posted().map((post) => post.message)).toStrictEqual([{ v: 1, type: 'snapshot', sentAt: new Date(T0).toISOString(), windows: [] }]);
   });
 
   it('splits a large snapshot into parts under MAX_MESSAGE_BYTES, every window once', async () => {
-    const items = Array.from({ length: 2000 }, (_, i) => windowItem(`/page/${i}/${'q'.repeat(300)}`, i % DASHBOARD_HISTORY_MINUTES, i));
-    ddbMock.on(ScanCommand).resolves({ Items: items });
+    const items = Array.from({ length: 2000 }, (_, i) => windowItem(`/page/${i}/${'q'.repeat(300)}`, i % DASHBOARD_HISTORY_MINUTES, i + 1));
+    tableHolds(items);
     await handleRoute(subscribe(), dependencies().deps);
     expect(posted().length).toBeGreaterThan(1);
     for (const post of posted()) expect(post.bytes).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
-    expect(snapshotWindows().map((w) => `${w.windowStart}|${w.url}`).sort()).toStrictEqual(items.map((w) => `${w.windowStart}|${w.url}`).sort());
+    expect(snapshotWindows().map((w) => `${w.windowStart}|${w.url}`).sort()).toStrictEqual(items.map((w) => `${w.windowStart}|${Object.keys(w.counts)[0]}`).sort());
   });
 
   it('leaves out and reports items that break the window contract', async () => {
-    ddbMock.on(ScanCommand).resolves({ Items: [windowItem('/a', 0, 1), { url: '/b', windowStart: 'yesterday' }] });
+    const current = windowItem('/a', 0, 1);
+    tableHolds([current, { pk: current.pk, sk: 'partial#x#000', windowStart: 'yesterday' }]);
     const { deps, spies } = dependencies();
     await handleRoute(subscribe(), deps);
     expect(snapshotWindows().map((w) => w.url)).toStrictEqual(['/a']);

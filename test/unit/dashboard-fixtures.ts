@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { AttributeValue, Context, DynamoDBRecord } from 'aws-lambda';
 import { vi } from 'vitest';
-import { WINDOW_MS, type ClickWindowItem } from '../../contracts/clickstream';
+import { minutePartition, partialSortKey, WINDOW_MS, type ClickWindowCount, type ShardPartialItem } from '../../contracts/clickstream';
 
 /** Fixtures shared by the dashboard unit tests (test/unit/dashboard-*.test.ts). */
 
@@ -25,24 +25,44 @@ export const CONTEXT: Context = {
   succeed: () => undefined,
 };
 
-/** A window item as the aggregator writes it; `minute` counts one-minute windows back from T0's. */
-export function windowItem(url: string, minute: number, count: number, lateCount = 0): ClickWindowItem {
+/** A (url, window) total across shards; `minute` counts one-minute windows back from T0's. */
+export function windowTotal(url: string, minute: number, count: number, lateCount = 0): ClickWindowCount {
   const start = Math.floor(T0 / WINDOW_MS) * WINDOW_MS - minute * WINDOW_MS;
+  return { url, windowStart: new Date(start).toISOString(), windowEnd: new Date(start + WINDOW_MS).toISOString(), count, lateCount };
+}
+
+/** One shard's partial for one minute holding these urls' counts, as the aggregator writes it. */
+export function partialItem(minute: number, counts: Record<string, number>, lateCounts: Record<string, number> = {}, shardId = 'shardId-000000000000'): ShardPartialItem {
+  const { windowStart, windowEnd } = windowTotal('/', minute, 0);
   return {
-    url,
-    windowStart: new Date(start).toISOString(),
-    windowEnd: new Date(start + WINDOW_MS).toISOString(),
-    count,
-    lateCount,
-    updatedAt: new Date(T0).toISOString(),
+    pk: minutePartition(windowStart),
+    sk: partialSortKey(shardId, 0),
+    windowStart,
+    windowEnd,
+    shardId,
+    chunk: 0,
+    counts,
+    lateCounts,
+    seq: '1',
+    expiresAt: Math.ceil(Date.parse(windowEnd) / 1000) + 7 * 86_400,
   };
 }
 
-/** The DynamoDB JSON of a flat item of strings and numbers, as a stream record carries it. */
-export function marshalled(item: Record<string, string | number>): Record<string, AttributeValue> {
-  return Object.fromEntries(
-    Object.entries(item).map(([key, value]) => [key, typeof value === 'number' ? { N: String(value) } : { S: value }]),
-  );
+/** The same partial with one url's counts, the shape most tests need. */
+export const windowItem = (url: string, minute: number, count: number, lateCount = 0): ShardPartialItem =>
+  partialItem(minute, { [url]: count }, lateCount > 0 ? { [url]: lateCount } : {});
+
+type Plain = string | number | Record<string, number>;
+
+/** The DynamoDB JSON of an item of strings, numbers and number maps, as a stream record carries it. */
+export function marshalled(item: Record<string, Plain> | object): Record<string, AttributeValue> {
+  const value = (plain: Plain): AttributeValue =>
+    typeof plain === 'number'
+      ? { N: String(plain) }
+      : typeof plain === 'string'
+        ? { S: plain }
+        : { M: Object.fromEntries(Object.entries(plain).map(([key, inner]) => [key, { N: String(inner) }])) };
+  return Object.fromEntries(Object.entries(item as Record<string, Plain>).map(([key, plain]) => [key, value(plain)]));
 }
 
 export const sequenceOf = (position: number): string => (4_000_000_000_000_000_000n + BigInt(position) * 100n).toString();
@@ -51,9 +71,9 @@ export const sequenceOf = (position: number): string => (4_000_000_000_000_000_0
 export function windowStreamRecord(
   position: number,
   eventName: 'INSERT' | 'MODIFY' | 'REMOVE',
-  images: { newImage?: ClickWindowItem; oldImage?: ClickWindowItem },
+  images: { newImage?: object; oldImage?: object },
 ): DynamoDBRecord {
-  const image = images.newImage ?? images.oldImage!;
+  const image = (images.newImage ?? images.oldImage!) as { pk: string; sk: string };
   return {
     eventID: `event-${position}`,
     eventName,
@@ -63,7 +83,7 @@ export function windowStreamRecord(
     eventSourceARN: WINDOW_STREAM_ARN,
     dynamodb: {
       ApproximateCreationDateTime: T0 / 1000,
-      Keys: marshalled({ url: image.url, windowStart: image.windowStart }),
+      Keys: marshalled({ pk: image.pk, sk: image.sk }),
       ...(images.newImage ? { NewImage: marshalled(images.newImage) } : {}),
       ...(images.oldImage ? { OldImage: marshalled(images.oldImage) } : {}),
       SequenceNumber: sequenceOf(position),
@@ -73,10 +93,14 @@ export function windowStreamRecord(
   };
 }
 
-export const insert = (position: number, item: ClickWindowItem) => windowStreamRecord(position, 'INSERT', { newImage: item });
-export const modify = (position: number, oldImage: ClickWindowItem, newImage: ClickWindowItem) =>
+export const insert = (position: number, item: object) => windowStreamRecord(position, 'INSERT', { newImage: item });
+export const modify = (position: number, oldImage: object, newImage: object) =>
   windowStreamRecord(position, 'MODIFY', { oldImage, newImage });
-export const remove = (position: number, oldImage: ClickWindowItem) => windowStreamRecord(position, 'REMOVE', { oldImage });
+export const remove = (position: number, oldImage: object) => windowStreamRecord(position, 'REMOVE', { oldImage });
+
+/** A shard's progress item, as the aggregator writes it after each step. */
+export const progressItem = (shardId: string, watermarkMs: number) =>
+  ({ pk: 'shards', sk: shardId, streamArn: 'arn:aws:kinesis:us-east-1:000000000000:stream/clicks', sequenceNumber: '1', watermarkMs });
 
 /** A silent logger and a metrics object whose calls are recorded, not printed. */
 export function observability() {

@@ -1,382 +1,239 @@
-import {
-  DynamoDBClient,
-  ProvisionedThroughputExceededException,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import type { Commit, ShardState, WindowDelta } from '../../lambdas/clickstream/core/batch-plan';
-import { sortableSequence } from '../../lambdas/clickstream/core/sequence';
-import { CheckpointConflictError, ShardStore, type ShardRef } from '../../lambdas/clickstream/shard-store';
-import { sequenceAt, TEST_STREAM_ARN } from '../support/kinesis-records';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { SHARDS_PARTITION, ShardPartialItem, sumPartials } from '../../contracts/clickstream';
+import { DEFAULT_COMMIT_LIMITS, planBatch, type PlanSettings, type ShardState } from '../../lambdas/clickstream/core/batch-plan';
+import { FingerprintLedger, fingerprint } from '../../lambdas/clickstream/core/ledger';
+import { planChunkWrites } from '../../lambdas/clickstream/core/partials';
+import { ShardStore, type ShardRef } from '../../lambdas/clickstream/shard-store';
+import { FakeDynamoDb, transactionConflict, type FakeRequest } from '../support/fake-dynamodb';
+import { sequenceAt, shardRecordFactory, TEST_STREAM_ARN } from '../support/kinesis-records';
 
 const T0 = Date.parse('2026-01-01T00:10:00Z');
-const HORIZON_MS = 900_000;
-const CONFIG = { windowTableName: 'click-windows', stateTableName: 'aggregator-state', dedupHorizonMs: HORIZON_MS };
-const SHARD: ShardRef = { streamArn: TEST_STREAM_ARN, shardId: 'shardId-000000000000' };
-const CHECKPOINT_KEY = { pk: `checkpoint#${TEST_STREAM_ARN}#shardId-000000000000`, sk: 'checkpoint' };
-const LEDGER_PK = `ledger#${TEST_STREAM_ARN}#shardId-000000000000`;
-const PENDING_PK = `pending#${TEST_STREAM_ARN}#shardId-000000000000`;
-const NO_STATE: ShardState = { watermarkMs: Number.NEGATIVE_INFINITY };
+const CONFIG = { windowTableName: 'click-windows', stateTableName: 'aggregator-state', dedupHorizonMs: 900_000, windowRetentionMs: 7 * 86_400_000 };
+const SETTINGS: PlanSettings = { maxEventBytes: 4096, maxFutureSkewMs: 300_000, allowedLatenessMs: 60_000, ...DEFAULT_COMMIT_LIMITS };
+const shardRef = (n: number): ShardRef => ({ streamArn: TEST_STREAM_ARN, shardId: `shardId-00000000000${n}` });
+const SHARD = shardRef(0);
+const click = (eventId: string, url: string, timestamp = T0 - 5000) => ({ eventId, url, userId: 'u1', timestamp });
 
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const ddb = DynamoDBDocumentClient.from(
-  new DynamoDBClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-  { marshallOptions: { removeUndefinedValues: true } },
-);
+/** Records at positions first..first+n-1, over a few hot urls, as one shard would receive them. */
+const records = (first: number, n: number, urls = ['/hot', '/warm', '/cold']) =>
+  Array.from({ length: n }, (_, index) => shardRecordFactory(first + index, click(`e${first + index}`, urls[index % urls.length]!), T0));
 
-/** The ledger sort key of the record at `position`. */
-const ledgerKey = (position: number) => sortableSequence(sequenceAt(position));
-const ledgerItem = (position: number, eventIds: string[], expiresAtMs = T0 + HORIZON_MS) => ({
-  pk: LEDGER_PK,
-  sk: ledgerKey(position),
-  eventIds: new Set(eventIds),
-  expiresAt: Math.ceil(expiresAtMs / 1000),
-});
-const checkpointItem = (position: number, ledgerPosition: number) => ({
-  ...CHECKPOINT_KEY,
-  sequenceNumber: sequenceAt(position),
-  watermarkMs: T0,
-  ledgerKey: ledgerKey(ledgerPosition),
-  updatedAt: new Date(T0).toISOString(),
-});
-const commitOf = (position: number, eventIds: string[], windows: WindowDelta[] = []): Commit => ({
-  lastSequenceNumber: sequenceAt(position),
-  watermarkMs: T0,
-  windows,
-  eventIds,
-});
-const queryInput = (nowMs: number, after?: string, exclusiveStartKey?: Record<string, unknown>) => ({
-  TableName: CONFIG.stateTableName,
-  KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
-  FilterExpression: 'expiresAt > :now',
-  ExpressionAttributeValues: {
-    ':pk': LEDGER_PK,
-    ':now': Math.floor(nowMs / 1000),
-    ...(after === undefined ? {} : { ':after': after }),
-  },
-  ConsistentRead: true,
-  ExclusiveStartKey: exclusiveStartKey,
-});
-/** The Query that rolls pending window deltas forward; every load makes it first, and it finds none here. */
-const pendingQueryInput = {
-  TableName: CONFIG.stateTableName,
-  KeyConditionExpression: 'pk = :pk',
-  ExpressionAttributeValues: { ':pk': PENDING_PK },
-  ConsistentRead: true,
-  ExclusiveStartKey: undefined,
-};
-/**
- * Ledger Queries are routed by partition: a generic `on(QueryCommand)` would also answer (and count)
- * the pending Query, and the most recently registered matching behaviour wins in aws-sdk-client-mock.
- */
-const onLedgerQuery = () => ddbMock.on(QueryCommand, { ExpressionAttributeValues: { ':pk': LEDGER_PK } });
-const allQueries = () => ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
-/** Every Query except the pending partition's, so an unexpected Query elsewhere still shows. */
-const queries = () => allQueries().filter((input) => input.ExpressionAttributeValues?.[':pk'] !== PENDING_PK);
-const pendingQueries = () => allQueries().filter((input) => input.ExpressionAttributeValues?.[':pk'] === PENDING_PK);
-const transactions = () => ddbMock.commandCalls(TransactWriteCommand).map((call) => call.args[0].input);
-const seen = (loaded: { seenBefore: (eventId: string) => boolean }, ...eventIds: string[]) =>
-  Object.fromEntries(eventIds.map((eventId) => [eventId, loaded.seenBefore(eventId)]));
+/** The window table's totals as `url|windowStart -> count`, what readers see. */
+const totals = (fake: FakeDynamoDb) =>
+  Object.fromEntries(
+    sumPartials(fake.items(CONFIG.windowTableName).filter((item) => item.pk !== SHARDS_PARTITION).map((item) => ShardPartialItem.parse(item)))
+      .map((total) => [`${total.url}|${total.windowStart}`, total.count]),
+  );
 
-/** A store that loaded an empty shard and committed `eventIds` up to `position`; call history cleared. */
-async function warmStore(position: number, eventIds: string[]): Promise<ShardStore> {
-  const store = new ShardStore(ddb, CONFIG);
-  ddbMock.on(GetCommand).resolvesOnce({});
-  const { state } = await store.load(SHARD, T0);
-  await store.commit(SHARD, state, commitOf(position, eventIds), T0);
-  ddbMock.resetHistory();
-  return store;
+/** Loads the shard, plans the records from what it loaded, and commits every step: one invocation. */
+async function invoke(store: ShardStore, shard: ShardRef, batch: ReturnType<typeof records>) {
+  const loaded = await store.load(shard, T0);
+  const plan = planBatch(batch, loaded.state, SETTINGS, loaded.seenBefore);
+  let state: ShardState = loaded.state;
+  const outcomes = [];
+  for (const commit of plan.commits) {
+    const outcome = await store.commit(shard, state, commit);
+    outcomes.push(outcome.status);
+    state = outcome.state;
+    if (outcome.status === 'superseded') break;
+  }
+  return { state, outcomes, plan };
 }
 
-beforeEach(() => {
-  ddbMock.reset();
-  ddbMock.on(GetCommand).resolves({});
-  ddbMock.on(QueryCommand).resolves({ Items: [] });
-  ddbMock.on(QueryCommand, { ExpressionAttributeValues: { ':pk': PENDING_PK } }).resolves({ Items: [] });
-  ddbMock.on(TransactWriteCommand).resolves({});
-});
-
-describe('ShardStore.load', () => {
-  it('reads the checkpoint consistently and starts from nothing when the shard has none', async () => {
-    // Prepare
-    const store = new ShardStore(ddb, CONFIG);
-
-    // Act
-    const loaded = await store.load(SHARD, T0);
-
-    // Assess
-    expect(loaded.state).toStrictEqual({ checkpoint: undefined, watermarkMs: Number.NEGATIVE_INFINITY });
-    expect(ddbMock.commandCalls(GetCommand).map((call) => call.args[0].input)).toStrictEqual([
-      { TableName: CONFIG.stateTableName, Key: CHECKPOINT_KEY, ConsistentRead: true },
-    ]);
-    expect(pendingQueries()).toStrictEqual([pendingQueryInput]);
-    expect(queries()).toStrictEqual([]);
-  });
-
-  it('pages through the whole ledger when cold, then sees its eventIds as duplicates', async () => {
-    // Prepare: the middle page is empty because the filter removed every item on it
-    const store = new ShardStore(ddb, CONFIG);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(9, 9) });
-    onLedgerQuery()
-      .resolvesOnce({ Items: [ledgerItem(3, ['e1', 'e2'])], LastEvaluatedKey: { pk: LEDGER_PK, sk: ledgerKey(3) } })
-      .resolvesOnce({ Items: [], LastEvaluatedKey: { pk: LEDGER_PK, sk: ledgerKey(6) } })
-      .resolvesOnce({ Items: [ledgerItem(9, ['e3'])] });
-
-    // Act
-    const loaded = await store.load(SHARD, T0);
-
-    // Assess
-    expect(loaded.state).toStrictEqual({ checkpoint: sequenceAt(9), watermarkMs: T0 });
-    expect(allQueries()[0]).toStrictEqual(pendingQueryInput);
-    expect(queries()).toStrictEqual([
-      queryInput(T0),
-      queryInput(T0, undefined, { pk: LEDGER_PK, sk: ledgerKey(3) }),
-      queryInput(T0, undefined, { pk: LEDGER_PK, sk: ledgerKey(6) }),
-    ]);
-    expect(seen(loaded, 'e1', 'e2', 'e3', 'e4')).toStrictEqual({ e1: true, e2: true, e3: true, e4: false });
-  });
-
-  it('does not Query the ledger when the checkpoint names the ledger item its cache already holds', async () => {
-    // Prepare
-    const store = await warmStore(4, ['e1', 'e2']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(4, 4) });
-
-    // Act
-    const loaded = await store.load(SHARD, T0 + 1000);
-
-    // Assess
-    expect(queries()).toStrictEqual([]);
-    expect(loaded.state).toStrictEqual({ checkpoint: sequenceAt(4), watermarkMs: T0 });
-    expect(seen(loaded, 'e1', 'e2', 'e3')).toStrictEqual({ e1: true, e2: true, e3: false });
-  });
-
-  it('reads only the ledger items committed elsewhere since its cache, with the same bound on every page', async () => {
-    // Prepare: other containers committed up to record 8, in two ledger items
-    const store = await warmStore(4, ['e1']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(8, 8) });
-    onLedgerQuery()
-      .resolvesOnce({ Items: [ledgerItem(6, ['e2'])], LastEvaluatedKey: { pk: LEDGER_PK, sk: ledgerKey(6) } })
-      .resolvesOnce({ Items: [ledgerItem(8, ['e3'])] });
-
-    // Act
-    const loaded = await store.load(SHARD, T0 + 1000);
-
-    // Assess: the second page's start key (record 6) must lie inside the key condition
-    expect(queries()).toStrictEqual([
-      queryInput(T0 + 1000, ledgerKey(4)),
-      queryInput(T0 + 1000, ledgerKey(4), { pk: LEDGER_PK, sk: ledgerKey(6) }),
-    ]);
-    expect(seen(loaded, 'e1', 'e2', 'e3')).toStrictEqual({ e1: true, e2: true, e3: true });
-  });
-
-  it('drops a cache that is ahead of the checkpoint and re-reads the ledger from the start', async () => {
-    // Prepare: the cache holds record 8's commit, the checkpoint only record 4's
-    const store = await warmStore(8, ['e-uncommitted']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(4, 4) });
-    onLedgerQuery().resolves({ Items: [ledgerItem(4, ['e1'])] });
-
-    // Act
-    const loaded = await store.load(SHARD, T0 + 1000);
-
-    // Assess
-    expect(queries()).toStrictEqual([queryInput(T0 + 1000)]);
-    expect(seen(loaded, 'e1', 'e-uncommitted')).toStrictEqual({ e1: true, 'e-uncommitted': false });
-  });
-
-  it.each([
-    ['within the horizon', T0 + HORIZON_MS - 1, true],
-    ['at the horizon', T0 + HORIZON_MS, false],
-    ['long after the horizon', T0 + 10 * HORIZON_MS, false],
-  ])('treats a committed eventId %s as seen: %s', async (_name, nowMs, expected) => {
-    // Prepare
-    const store = await warmStore(4, ['e1']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(4, 4) });
-
-    // Act
-    const loaded = await store.load(SHARD, nowMs);
-
-    // Assess
-    expect(loaded.seenBefore('e1')).toBe(expected);
-    expect(queries()).toStrictEqual([]);
-  });
-});
-
 describe('ShardStore.commit', () => {
-  const windowStartMs = Date.parse('2026-01-01T00:09:00Z');
-  const windows: WindowDelta[] = [
-    { url: '/a', windowStartMs, count: 2, lateCount: 0 },
-    { url: '/b', windowStartMs, count: 0, lateCount: 1 },
-  ];
-  const windowUpdate = (url: string, count: number, lateCount: number) => ({
-    Update: {
-      TableName: CONFIG.windowTableName,
-      Key: { url, windowStart: '2026-01-01T00:09:00.000Z' },
-      UpdateExpression: 'ADD #count :count, lateCount :late SET windowEnd = :end, updatedAt = :now',
-      ExpressionAttributeNames: { '#count': 'count' },
-      ExpressionAttributeValues: { ':count': count, ':late': lateCount, ':end': '2026-01-01T00:10:00.000Z', ':now': new Date(T0).toISOString() },
-    },
-  });
+  it('writes the log entry, then the shard\'s partials, then its progress, with no transaction and no request token', async () => {
+    const fake = new FakeDynamoDb();
+    const store = new ShardStore(fake.client(), CONFIG);
 
-  it.each([
-    ['the first commit of a shard', NO_STATE, { ConditionExpression: 'attribute_not_exists(pk)' }],
-    [
-      'a commit after a checkpoint',
-      { checkpoint: sequenceAt(2), watermarkMs: T0 - 5000 },
-      { ConditionExpression: 'sequenceNumber = :from', ExpressionAttributeValues: { ':from': sequenceAt(2) } },
-    ],
-  ])('writes %s as one transaction: guarded checkpoint, ledger item, one ADD per window', async (_name, from, condition) => {
-    // Prepare
-    const store = new ShardStore(ddb, CONFIG);
+    const { outcomes } = await invoke(store, SHARD, records(1, 6));
 
-    // Act
-    const state = await store.commit(SHARD, from, commitOf(5, ['e1', 'e2', 'e3'], windows), T0);
-
-    // Assess
-    expect(transactions()).toStrictEqual([
-      {
-        TransactItems: [
-          {
-            Put: {
-              TableName: CONFIG.stateTableName,
-              Item: { ...CHECKPOINT_KEY, sequenceNumber: sequenceAt(5), watermarkMs: T0, ledgerKey: ledgerKey(5), updatedAt: '2026-01-01T00:10:00.000Z' },
-              ...condition,
-            },
-          },
-          { Put: { TableName: CONFIG.stateTableName, Item: ledgerItem(5, ['e1', 'e2', 'e3'], T0 + HORIZON_MS) } },
-          windowUpdate('/a', 2, 0),
-          windowUpdate('/b', 0, 1),
-        ],
-        ClientRequestToken: expect.stringMatching(/^[0-9a-f]{36}$/),
-      },
+    expect(outcomes).toStrictEqual(['committed']);
+    const writes = fake.requests.filter((request) => request.kind === 'Put').map((request) => `${request.tableName} ${request.key!.pk}`);
+    expect(writes).toStrictEqual([
+      `aggregator-state log#${TEST_STREAM_ARN}#${SHARD.shardId}`,
+      'click-windows minute#2026-01-01T00:09:00.000Z',
+      'click-windows shards',
     ]);
-    expect(state).toStrictEqual({ checkpoint: sequenceAt(5), watermarkMs: T0 });
-    expect(store.itemWrites).toBe(4);
-  });
-
-  it('writes no ledger item for a commit without eventIds and keeps the ledger key the checkpoint had', async () => {
-    // Prepare: the shard's ledger ends at record 3; records 4 and 5 were invalid
-    const store = new ShardStore(ddb, CONFIG);
-    ddbMock.on(GetCommand).resolves({ Item: { ...checkpointItem(3, 3), watermarkMs: undefined } });
-    onLedgerQuery().resolves({ Items: [ledgerItem(3, ['e1'])] });
-    const { state } = await store.load(SHARD, T0);
-    const invalidOnly: Commit = { lastSequenceNumber: sequenceAt(5), watermarkMs: Number.NEGATIVE_INFINITY, windows: [], eventIds: [] };
-
-    // Act
-    await store.commit(SHARD, state, invalidOnly, T0);
-
-    // Assess
-    expect(transactions()).toStrictEqual([
-      {
-        TransactItems: [
-          {
-            Put: {
-              TableName: CONFIG.stateTableName,
-              Item: { ...CHECKPOINT_KEY, sequenceNumber: sequenceAt(5), watermarkMs: undefined, ledgerKey: ledgerKey(3), updatedAt: '2026-01-01T00:10:00.000Z' },
-              ConditionExpression: 'sequenceNumber = :from',
-              ExpressionAttributeValues: { ':from': sequenceAt(3) },
-            },
-          },
-        ],
-        ClientRequestToken: expect.stringMatching(/^[0-9a-f]{36}$/),
-      },
-    ]);
-    expect(store.itemWrites).toBe(1);
-  });
-
-  it('derives the request token from the shard and the last record, so an SDK retry is idempotent', async () => {
-    // Prepare
-    const store = new ShardStore(ddb, CONFIG);
-    const otherShard = { ...SHARD, shardId: 'shardId-000000000001' };
-
-    // Act
-    await store.commit(SHARD, NO_STATE, commitOf(5, ['e1']), T0);
-    await store.commit(SHARD, NO_STATE, commitOf(5, ['e1']), T0 + 1000);
-    await store.commit(SHARD, NO_STATE, commitOf(6, ['e1']), T0);
-    await store.commit(otherShard, NO_STATE, commitOf(5, ['e1']), T0);
-
-    // Assess
-    const [first, retried, nextRecord, nextShard] = transactions().map((input) => input.ClientRequestToken);
-    expect(retried).toBe(first);
-    expect(new Set([first, nextRecord, nextShard]).size).toBe(3);
-  });
-
-  it('adds a commit to the warm ledger cache, so the next load needs no ledger Query', async () => {
-    // Prepare
-    const store = await warmStore(2, ['e1']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(2, 2) });
-    const { state } = await store.load(SHARD, T0);
-
-    // Act
-    await store.commit(SHARD, state, commitOf(5, ['e2']), T0);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(5, 5) });
-    const loaded = await store.load(SHARD, T0);
-
-    // Assess
-    expect(queries()).toStrictEqual([]);
-    expect(seen(loaded, 'e1', 'e2')).toStrictEqual({ e1: true, e2: true });
-  });
-
-  it('throws CheckpointConflictError when the checkpoint moved, and the next load re-reads the ledger', async () => {
-    // Prepare: a warm cache up to record 4; another container then commits past it
-    const store = await warmStore(4, ['e1']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(4, 4) });
-    const { state } = await store.load(SHARD, T0);
-    const writesBefore = store.itemWrites;
-    ddbMock.on(TransactWriteCommand).rejects(
-      new TransactionCanceledException({
-        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]',
-        $metadata: {},
-        CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
-      }),
-    );
-
-    // Act
-    const error = await store.commit(SHARD, state, commitOf(6, ['e2']), T0).catch((thrown: unknown) => thrown);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(7, 7) });
-    onLedgerQuery().resolves({ Items: [ledgerItem(4, ['e1']), ledgerItem(7, ['e9'])] });
-    const reloaded = await store.load(SHARD, T0);
-
-    // Assess
-    expect(error).toBeInstanceOf(CheckpointConflictError);
-    expect(error).toMatchObject({
-      name: 'CheckpointConflictError',
-      message: `checkpoint of shardId-000000000000 moved past ${sequenceAt(4)} while this batch was being committed`,
+    expect(totals(fake)).toStrictEqual({ '/hot|2026-01-01T00:09:00.000Z': 2, '/warm|2026-01-01T00:09:00.000Z': 2, '/cold|2026-01-01T00:09:00.000Z': 2 });
+    expect(fake.items(CONFIG.windowTableName).find((item) => item.pk === SHARDS_PARTITION)).toStrictEqual({
+      pk: SHARDS_PARTITION, sk: SHARD.shardId, streamArn: TEST_STREAM_ARN, sequenceNumber: sequenceAt(6), watermarkMs: T0 - 5000,
     });
-    expect(store.itemWrites).toBe(writesBefore);
-    expect(queries()).toStrictEqual([queryInput(T0)]);
-    expect(reloaded.state).toStrictEqual({ checkpoint: sequenceAt(7), watermarkMs: T0 });
-    expect(seen(reloaded, 'e1', 'e2', 'e9')).toStrictEqual({ e1: true, e2: false, e9: true });
+    const partial = fake.items(CONFIG.windowTableName).find((item) => item.pk !== SHARDS_PARTITION)!;
+    expect(partial.expiresAt).toBe((Date.parse('2026-01-01T00:10:00Z') + CONFIG.windowRetentionMs) / 1000);
   });
 
-  it.each([
-    [
-      'a cancellation for another reason',
-      new TransactionCanceledException({
-        message: 'Transaction cancelled',
-        $metadata: {},
-        CancellationReasons: [{ Code: 'None' }, { Code: 'None' }, { Code: 'ValidationError' }],
-      }),
-    ],
-    ['a cancellation without reasons', new TransactionCanceledException({ message: 'Transaction cancelled', $metadata: {} })],
-    ['throttling', new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} })],
-  ])('rethrows %s unchanged and keeps the ledger cache', async (_name, failure) => {
-    // Prepare
-    const store = await warmStore(4, ['e1']);
-    ddbMock.on(GetCommand).resolves({ Item: checkpointItem(4, 4) });
-    const { state } = await store.load(SHARD, T0);
-    const writesBefore = store.itemWrites;
-    ddbMock.on(TransactWriteCommand).rejects(failure);
+  it('sends identical write parameters when the same step is committed twice, whatever the clock (no IdempotentParameterMismatch)', async () => {
+    // Reproduces the old belief: a token derived from (shard, last sequence number) over bodies that carried
+    // wall-clock updatedAt/expiresAt, which DynamoDB answers with IdempotentParameterMismatch on reuse.
+    const bodies = async (nowMs: number) => {
+      const fake = new FakeDynamoDb();
+      const store = new ShardStore(fake.client(), CONFIG);
+      const loaded = await store.load(SHARD, nowMs);
+      const plan = planBatch(records(1, 6), loaded.state, SETTINGS, loaded.seenBefore);
+      await store.commit(SHARD, loaded.state, plan.commits[0]!);
+      return fake.requests.filter((request) => request.kind === 'Put').map((request) => request.item);
+    };
+    expect(await bodies(T0 + 3_600_000)).toStrictEqual(await bodies(T0));
+  });
 
-    // Act
-    const error = await store.commit(SHARD, state, commitOf(6, ['e2']), T0).catch((thrown: unknown) => thrown);
-    const reloaded = await store.load(SHARD, T0);
+  it('lets shards count the same hot url in the same minute without ever writing the same item', async () => {
+    // DynamoDB cancels overlapping transactions on one item with TransactionConflict, and DynamoDB Local never
+    // does: this fake does, for any item two shards write. The layout gives it nothing to cancel.
+    const fake = new FakeDynamoDb();
+    const writers = new Map<string, string>();
+    fake.beforeRequest = (request: FakeRequest) => {
+      if (request.kind !== 'Put') return;
+      const key = `${request.tableName}|${request.key!.pk}|${request.key!.sk}`;
+      const writer = typeof request.item!.shardId === 'string' ? request.item!.shardId : request.key!.pk;
+      if (writers.has(key) && writers.get(key) !== writer) throw transactionConflict();
+      writers.set(key, writer);
+    };
+    const containers = [0, 1, 2, 3].map(() => new ShardStore(fake.client(), CONFIG));
 
-    // Assess
-    expect(error).toBe(failure);
-    expect(store.itemWrites).toBe(writesBefore);
-    expect(queries()).toStrictEqual([]);
-    expect(seen(reloaded, 'e1', 'e2')).toStrictEqual({ e1: true, e2: false });
+    const results = await Promise.all(containers.map((store, n) => invoke(store, shardRef(n), records(1, 9, ['/hot']))));
+
+    expect(results.map((result) => result.outcomes)).toStrictEqual([['committed'], ['committed'], ['committed'], ['committed']]);
+    expect(totals(fake)).toStrictEqual({ '/hot|2026-01-01T00:09:00.000Z': 36 });
+  });
+
+  it('lets the loser of two invocations racing on one shard stop without an error, and counts the winner\'s step once', async () => {
+    // A timed-out invocation still running beside its retry: both load the same checkpoint and plan different batches.
+    const fake = new FakeDynamoDb();
+    const first = new ShardStore(fake.client(), CONFIG);
+    const retry = new ShardStore(fake.client(), CONFIG);
+    await invoke(first, SHARD, records(1, 3));
+    const loadedByFirst = await first.load(SHARD, T0);
+    const loadedByRetry = await retry.load(SHARD, T0);
+    const planOf = (loaded: typeof loadedByFirst, batch: ReturnType<typeof records>) => planBatch(batch, loaded.state, SETTINGS, loaded.seenBefore).commits[0]!;
+
+    const winner = await retry.commit(SHARD, loadedByRetry.state, planOf(loadedByRetry, records(4, 5)));
+    const loser = await first.commit(SHARD, loadedByFirst.state, planOf(loadedByFirst, records(4, 10)));
+
+    expect(winner).toStrictEqual({ status: 'committed', state: { checkpoint: sequenceAt(8), watermarkMs: T0 - 5000 } });
+    expect(loser).toStrictEqual({ status: 'superseded', state: { checkpoint: sequenceAt(8), watermarkMs: T0 - 5000 } });
+    expect(Object.values(totals(fake)).reduce((sum, count) => sum + count, 0)).toBe(8);
+    // The loser's next attempt resumes after the winner's step and counts the rest exactly once.
+    const { outcomes } = await invoke(first, SHARD, records(4, 10));
+    expect(outcomes).toStrictEqual(['committed']);
+    expect(Object.values(totals(fake)).reduce((sum, count) => sum + count, 0)).toBe(13);
+  });
+
+  it('treats a ConditionalCheckFailed on a partial as another writer (or its own lost response) and applies what is missing', async () => {
+    const fake = new FakeDynamoDb();
+    let lostOnce = false;
+    // The write applies, but its response is lost; the SDK's retry then fails its condition, as on AWS.
+    fake.afterWrite = (request) => {
+      if (lostOnce || request.tableName !== CONFIG.windowTableName || request.key!.pk === SHARDS_PARTITION) return;
+      lostOnce = true;
+      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+    };
+    const store = new ShardStore(fake.client(), CONFIG);
+
+    const { outcomes } = await invoke(store, SHARD, records(1, 6));
+
+    expect(lostOnce).toBe(true);
+    expect(outcomes).toStrictEqual(['committed']);
+    expect(totals(fake)).toStrictEqual({ '/hot|2026-01-01T00:09:00.000Z': 2, '/warm|2026-01-01T00:09:00.000Z': 2, '/cold|2026-01-01T00:09:00.000Z': 2 });
+  });
+});
+
+describe('a step whose writer died after its log entry', () => {
+  const crashAfterLogEntry = (fake: FakeDynamoDb) => {
+    let crashed = false;
+    fake.afterWrite = (request) => {
+      if (crashed || request.tableName !== CONFIG.stateTableName) return;
+      crashed = true;
+      throw new Error('Runtime.ExitError: the execution environment died');
+    };
+  };
+
+  it('is rolled forward by the next load of the same shard, before anything is counted on top', async () => {
+    const fake = new FakeDynamoDb();
+    crashAfterLogEntry(fake);
+    await expect(invoke(new ShardStore(fake.client(), CONFIG), SHARD, records(1, 6))).rejects.toThrow('died');
+    expect(totals(fake)).toStrictEqual({});
+
+    const loaded = await new ShardStore(fake.client(), CONFIG).load(SHARD, T0);
+
+    expect(loaded.state.checkpoint).toBe(sequenceAt(6));
+    expect(Object.values(totals(fake)).reduce((sum, count) => sum + count, 0)).toBe(6);
+    expect(loaded.seenBefore(fingerprint('e3'))).toBe(true);
+  });
+
+  it('is never stranded when its shard closes or the batch is given up: a cold start on any shard of the stream finishes it', async () => {
+    const fake = new FakeDynamoDb();
+    await invoke(new ShardStore(fake.client(), CONFIG), SHARD, records(1, 3));
+    crashAfterLogEntry(fake);
+    await expect(invoke(new ShardStore(fake.client(), CONFIG), SHARD, records(4, 6))).rejects.toThrow('died');
+    expect(Object.values(totals(fake)).reduce((sum, count) => sum + count, 0)).toBe(3);
+
+    // Shard 0 never runs again (closed by a split, or its batch went to the failed-batch queue); a child starts.
+    await new ShardStore(fake.client(), CONFIG).load(shardRef(1), T0);
+
+    expect(Object.values(totals(fake)).reduce((sum, count) => sum + count, 0)).toBe(9);
+    const progress = fake.items(CONFIG.windowTableName).find((item) => item.pk === SHARDS_PARTITION && item.sk === SHARD.shardId);
+    expect(progress?.sequenceNumber).toBe(sequenceAt(9));
+  });
+});
+
+describe('ledger memory', () => {
+  it('holds 8 bytes per remembered event and drops whole minutes as they expire', () => {
+    const ledger = new FingerprintLedger();
+    const perSecond = 100;
+    for (let second = 0; second < 900; second++) {
+      const fingerprints = Array.from({ length: perSecond }, (_, n) => fingerprint(`e-${second}-${n}`));
+      ledger.add(fingerprints, T0 + second * 1000 + 900_000);
+    }
+    // 100 events/s x 15 minutes x 8 bytes (7.2 MB at the default 1,000 events/s).
+    expect(ledger.bytes).toBe(720_000);
+    expect(ledger.has(fingerprint('e-10-5'), T0)).toBe(true);
+    expect(ledger.has(fingerprint('never-sent'), T0)).toBe(false);
+
+    ledger.evictExpired(T0 + 900_000 + 450_000);
+    expect(ledger.bytes).toBeLessThanOrEqual(720_000 / 2 + 60 * perSecond * 8);
+    expect(ledger.has(fingerprint('e-10-5'), T0 + 900_000 + 450_000)).toBe(false);
+  });
+
+  it('keeps at most maxCachedShards shards per container, however many it has served', async () => {
+    // Reproduces the unbounded cache: the old store kept a ledger for every shard a container had ever seen.
+    const fake = new FakeDynamoDb();
+    const store = new ShardStore(fake.client(), { ...CONFIG, maxCachedShards: 2 });
+    for (const n of [0, 1, 2, 3, 4, 5]) await invoke(store, shardRef(n), records(1, 4));
+
+    expect(store.cacheStats()).toStrictEqual({ shards: 2, ledgerBytes: 2 * 4 * 8 });
+  });
+
+  it('reads only the log entries committed since its cache on a warm load, and only unexpired ones on a cold one', async () => {
+    const fake = new FakeDynamoDb();
+    const warm = new ShardStore(fake.client(), CONFIG);
+    await invoke(warm, SHARD, records(1, 4));
+    await invoke(new ShardStore(fake.client(), CONFIG), SHARD, records(5, 4)); // committed by another container
+    fake.requests.length = 0;
+
+    await warm.load(SHARD, T0);
+
+    const ledgerQueries = fake.requests.filter((request) => request.kind === 'Query' && request.tableName === CONFIG.stateTableName);
+    expect(ledgerQueries).toHaveLength(1);
+    const cold = new ShardStore(fake.client(), CONFIG);
+    const loaded = await cold.load(SHARD, T0 + 901_000);
+    expect(loaded.seenBefore(fingerprint('e2'))).toBe(false);
+    expect(cold.cacheStats().ledgerBytes).toBe(0);
+  });
+});
+
+describe('planChunkWrites', () => {
+  it('puts new urls in the last chunk until it is full, then opens the next', () => {
+    const deltas = ['/a', '/b', '/c'].map((url) => ({ url, windowStartMs: T0, count: 1, lateCount: 0 }));
+    const { writes } = planChunkWrites({ windowStartMs: T0, chunks: [] }, deltas, 'seq-1', 12);
+    expect(writes.map((chunk) => [chunk.chunk, [...chunk.counts.keys()]])).toStrictEqual([[0, ['/a', '/b']], [1, ['/c']]]);
+  });
+
+  it('skips chunks that already carry this step, and places no new url in them', () => {
+    const applied = { chunk: 0, counts: new Map([['/a', 1]]), lateCounts: new Map(), seq: 'seq-2', bytes: 6 };
+    const deltas = [{ url: '/a', windowStartMs: T0, count: 1, lateCount: 0 }, { url: '/b', windowStartMs: T0, count: 1, lateCount: 0 }];
+    const { writes, previousSeq } = planChunkWrites({ windowStartMs: T0, chunks: [applied] }, deltas, 'seq-2');
+    expect(writes.map((chunk) => [chunk.chunk, Object.fromEntries(chunk.counts)])).toStrictEqual([[1, { '/b': 1 }]]);
+    expect(previousSeq.get(1)).toBeUndefined();
   });
 });

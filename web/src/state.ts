@@ -53,7 +53,7 @@ export interface DashboardState {
   /** Server clock minus client clock, from the last message's `sentAt`: "now" is the server's minute. */
   readonly clockOffsetMs: number;
   readonly lastMessageAt: number | undefined;
-  /** A window with no final flag is treated as final this long after its end (the aggregator's allowed lateness). */
+  /** The aggregator's allowed lateness, for display; finality itself comes only from the server. */
   readonly allowedLatenessMs: number;
 }
 
@@ -346,9 +346,10 @@ export interface WindowSummary {
 }
 
 /**
- * One row per minute the page holds, newest first. A minute is final when the server flagged any of
- * its windows final (finality depends only on time), or once the allowed lateness has passed on the
- * server's clock: a window that stops changing gets no further message to say so.
+ * One row per minute the page holds, newest first. A minute is final only when the server flagged
+ * one of its windows final, or a later minute: the server decides from the stream's watermark (the
+ * slowest shard's), and announces every window of a minute when it becomes final. The clock alone
+ * never makes a minute final, since a lagging shard can still change it.
  */
 export function windowSummaries(state: DashboardState, now: number): WindowSummary[] {
   const byMinute = new Map<number, { endMs: number; clicks: number; lateClicks: number; urls: number; final: boolean }>();
@@ -365,7 +366,7 @@ export function windowSummaries(state: DashboardState, now: number): WindowSumma
   return [...byMinute]
     .sort(([a], [b]) => b - a)
     .map(([startMs, entry]) => {
-      const final = entry.final || startMs <= newestFinal || serverTime >= entry.endMs + state.allowedLatenessMs;
+      const final = entry.final || startMs <= newestFinal;
       const phase: WindowPhase = final ? 'final' : serverTime < entry.endMs ? 'open' : 'closing';
       return { startMs, endMs: entry.endMs, clicks: entry.clicks, lateClicks: entry.lateClicks, urls: entry.urls, phase };
     });

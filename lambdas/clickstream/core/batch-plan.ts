@@ -1,5 +1,6 @@
 import type { Click, RejectionReason } from '../../../contracts/clickstream';
 import { decodeClick, type DecodeLimits } from './decode';
+import { FINGERPRINT_BYTES, fingerprint } from './ledger';
 import { compareSequenceNumbers } from './sequence';
 import { isWindowClosed, windowStartOf } from './windowing';
 
@@ -25,20 +26,16 @@ export interface ShardState {
 export interface PlanSettings extends DecodeLimits {
   allowedLatenessMs: number;
   /**
-   * Window deltas one commit may carry. A commit is one checkpoint; the store writes up to 98
-   * pending items of 99 deltas with it (see shard-store.ts), so a whole batch pre-aggregates.
+   * Bytes one commit's log entry may carry (window deltas plus 8-byte eventId fingerprints), far
+   * below DynamoDB's 400 KB item limit; a batch that needs more is committed in several steps.
    */
-  maxWindowsPerCommit: number;
-  /** Bytes of eventIds one ledger item may hold; DynamoDB items stop at 400 KB. */
-  maxLedgerBytesPerCommit: number;
-  /** Bytes of window deltas one commit may carry: its first transaction must stay under 4 MB. */
-  maxDeltaBytesPerCommit: number;
+  maxEntryBytes: number;
 }
 
-export const DEFAULT_COMMIT_LIMITS = { maxWindowsPerCommit: 98 * 99, maxLedgerBytesPerCommit: 300_000, maxDeltaBytesPerCommit: 3_000_000 } as const;
+export const DEFAULT_COMMIT_LIMITS = { maxEntryBytes: 300_000 } as const;
 
-/** What a window delta weighs in a DynamoDB item: its url plus the key, counts and names around it. */
-export const deltaBytes = (url: string): number => Buffer.byteLength(url) + 96;
+/** What a window delta weighs in a log entry, generously: its url plus counts and punctuation. */
+export const deltaBytes = (url: string): number => Buffer.byteLength(url) + 16;
 
 export interface WindowDelta {
   url: string;
@@ -51,9 +48,11 @@ export interface WindowDelta {
 export interface Commit {
   lastSequenceNumber: string;
   watermarkMs: number;
+  /** Arrival time of the commit's last record: the ledger remembers its eventIds for the horizon from here. */
+  lastArrivalMs: number;
   windows: WindowDelta[];
-  /** eventIds counted or recorded late in this commit; a later copy of one is a producer re-send. */
-  eventIds: string[];
+  /** Fingerprints of the eventIds counted or recorded late in this commit; a later copy is a producer re-send. */
+  fingerprints: number[];
 }
 
 export interface Rejection {
@@ -78,19 +77,20 @@ export interface BatchPlan {
   rejections: Rejection[];
   lateEvents: LateEvent[];
   outcomes: Record<RecordOutcome, number>;
+  /** The outcome of each record, by its index in the batch. */
+  outcomeOf: RecordOutcome[];
 }
 
 interface OpenCommit {
   lastSequenceNumber?: string;
+  lastArrivalMs: number;
   /** Deltas by window start, then url: nested maps avoid building a key string per event. */
   windows: Map<number, Map<string, WindowDelta>>;
-  windowCount: number;
-  deltaBytes: number;
-  eventIds: string[];
-  ledgerBytes: number;
+  entryBytes: number;
+  fingerprints: number[];
 }
 
-const emptyCommit = (): OpenCommit => ({ windows: new Map(), windowCount: 0, deltaBytes: 0, eventIds: [], ledgerBytes: 0 });
+const emptyCommit = (): OpenCommit => ({ windows: new Map(), entryBytes: 0, fingerprints: [], lastArrivalMs: Number.NEGATIVE_INFINITY });
 
 /**
  * Plans how one shard's batch changes the window table, record by record, in sequence order.
@@ -102,7 +102,8 @@ export class BatchPlanner {
   private readonly rejections: Rejection[] = [];
   private readonly lateEvents: LateEvent[] = [];
   private readonly outcomes: Record<RecordOutcome, number> = { replayed: 0, counted: 0, duplicate: 0, late: 0, invalid: 0 };
-  private readonly seenInBatch = new Set<string>();
+  private readonly outcomeOf: RecordOutcome[] = [];
+  private readonly seenInBatch = new Set<number>();
   private open: OpenCommit = emptyCommit();
   private watermarkMs: number;
   private recordIndex = 0;
@@ -110,8 +111,8 @@ export class BatchPlanner {
   constructor(
     private readonly state: ShardState,
     private readonly settings: PlanSettings,
-    /** True when the ledger holds the eventId from an earlier commit within the horizon. */
-    private readonly seenBefore: (eventId: string) => boolean,
+    /** True when the ledger holds the eventId's fingerprint from an earlier commit within the horizon. */
+    private readonly seenBefore: (eventFingerprint: number) => boolean,
   ) {
     this.watermarkMs = state.watermarkMs;
   }
@@ -128,29 +129,23 @@ export class BatchPlanner {
       return this.tally('invalid');
     }
     const { click } = decoded;
-    if (this.seenInBatch.has(click.eventId) || this.seenBefore(click.eventId)) {
+    const eventFingerprint = fingerprint(click.eventId);
+    if (this.seenInBatch.has(eventFingerprint) || this.seenBefore(eventFingerprint)) {
       this.advance(record);
       return this.tally('duplicate');
     }
     const windowStartMs = windowStartOf(click.timestamp);
     const late = isWindowClosed(windowStartMs, this.watermarkMs, this.settings.allowedLatenessMs);
-    const ledgerBytes = Buffer.byteLength(click.eventId) + 1;
     let delta = this.open.windows.get(windowStartMs)?.get(click.url);
-    if (delta === undefined) {
-      // A new window item or a full ledger item would push the open commit past a DynamoDB limit.
-      const full =
-        this.open.windowCount >= this.settings.maxWindowsPerCommit ||
-        this.open.deltaBytes + deltaBytes(click.url) > this.settings.maxDeltaBytesPerCommit;
-      if (full) this.closeOpenCommit();
-      delta = this.newDelta(click.url, windowStartMs);
-    }
-    if (this.open.ledgerBytes + ledgerBytes > this.settings.maxLedgerBytesPerCommit) {
+    const bytes = FINGERPRINT_BYTES + (delta === undefined ? deltaBytes(click.url) : 0);
+    if (this.open.entryBytes + bytes > this.settings.maxEntryBytes) {
       this.closeOpenCommit();
-      delta = this.newDelta(click.url, windowStartMs);
+      delta = undefined;
     }
-    this.seenInBatch.add(click.eventId);
-    this.open.eventIds.push(click.eventId);
-    this.open.ledgerBytes += ledgerBytes;
+    delta ??= this.newDelta(click.url, windowStartMs);
+    this.open.entryBytes += FINGERPRINT_BYTES;
+    this.seenInBatch.add(eventFingerprint);
+    this.open.fingerprints.push(eventFingerprint);
     if (late) {
       delta.lateCount += 1;
       this.lateEvents.push({ recordIndex, record, click, windowStartMs, watermarkMs: this.watermarkMs });
@@ -167,16 +162,18 @@ export class BatchPlanner {
 
   finish(): BatchPlan {
     this.closeOpenCommit();
-    return { commits: this.commits, rejections: this.rejections, lateEvents: this.lateEvents, outcomes: { ...this.outcomes } };
+    return { commits: this.commits, rejections: this.rejections, lateEvents: this.lateEvents, outcomes: { ...this.outcomes }, outcomeOf: [...this.outcomeOf] };
   }
 
   private tally(outcome: RecordOutcome): RecordOutcome {
     this.outcomes[outcome] += 1;
+    this.outcomeOf.push(outcome);
     return outcome;
   }
 
   private advance(record: ShardRecord): void {
     this.open.lastSequenceNumber = record.sequenceNumber;
+    this.open.lastArrivalMs = record.approximateArrivalMs;
   }
 
   /** The delta for (url, window) in the open commit, created empty. */
@@ -190,17 +187,16 @@ export class BatchPlanner {
     if (delta === undefined) {
       delta = { url, windowStartMs, count: 0, lateCount: 0 };
       byUrl.set(url, delta);
-      this.open.windowCount += 1;
-      this.open.deltaBytes += deltaBytes(url);
+      this.open.entryBytes += deltaBytes(url);
     }
     return delta;
   }
 
   private closeOpenCommit(): void {
-    const { lastSequenceNumber, windows, eventIds } = this.open;
+    const { lastSequenceNumber, lastArrivalMs, windows, fingerprints } = this.open;
     if (lastSequenceNumber === undefined) return;
     const deltas = [...windows.values()].flatMap((byUrl) => [...byUrl.values()]);
-    this.commits.push({ lastSequenceNumber, watermarkMs: this.watermarkMs, windows: deltas, eventIds });
+    this.commits.push({ lastSequenceNumber, watermarkMs: this.watermarkMs, lastArrivalMs, windows: deltas, fingerprints });
     this.open = emptyCommit();
   }
 }
@@ -210,9 +206,38 @@ export function planBatch(
   records: readonly ShardRecord[],
   state: ShardState,
   settings: PlanSettings,
-  seenBefore: (eventId: string) => boolean = () => false,
+  seenBefore: (eventFingerprint: number) => boolean = () => false,
 ): BatchPlan {
   const planner = new BatchPlanner(state, settings, seenBefore);
   for (const record of records) planner.add(record);
   return planner.finish();
 }
+
+/** The outcomes of the records before `end`: what a batch that ends there has done. */
+export function outcomesBefore(plan: BatchPlan, end: number): Record<RecordOutcome, number> {
+  const outcomes: Record<RecordOutcome, number> = { replayed: 0, counted: 0, duplicate: 0, late: 0, invalid: 0 };
+  for (const outcome of plan.outcomeOf.slice(0, end)) outcomes[outcome] += 1;
+  return outcomes;
+}
+
+/**
+ * The index of the first record a committed checkpoint does not cover: where the event source
+ * mapping must resume. `records.length` when it covers them all.
+ */
+export function firstUncovered(sequenceNumbers: readonly string[], checkpoint: string | undefined): number {
+  if (checkpoint === undefined) return 0;
+  const index = sequenceNumbers.findIndex((sequenceNumber) => compareSequenceNumbers(sequenceNumber, checkpoint) > 0);
+  return index === -1 ? sequenceNumbers.length : index;
+}
+
+/**
+ * The records of one step planned again one counted or late click per step, for isolating a click
+ * DynamoDB refuses: each step can then be written, or dead-lettered, on its own.
+ */
+export function planOnePerStep(records: readonly ShardRecord[], state: ShardState, settings: PlanSettings, seenBefore: (eventFingerprint: number) => boolean): BatchPlan {
+  // A limit below one fingerprint closes the open step before every click.
+  return planBatch(records, state, { ...settings, maxEntryBytes: 1 }, seenBefore);
+}
+
+/** A validation error is final: the same request fails the same way on every retry. */
+export const isValidationError = (error: unknown): boolean => (error as Error | undefined)?.name === 'ValidationException';

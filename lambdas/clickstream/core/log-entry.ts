@@ -1,0 +1,48 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { WindowDelta } from './batch-plan';
+
+/**
+ * One committed step of a shard, as its log entry stores it: the window deltas of the records
+ * after `from` up to `to`, and the fingerprints of their eventIds. Writing the entry is the
+ * commit: it is keyed by `from`, so of two invocations racing from the same checkpoint only one
+ * can write it, and whoever loads the shard next applies it if its writer could not.
+ */
+export interface LogEntry {
+  /** The checkpoint the step starts after; undefined for a shard's first step. */
+  from: string | undefined;
+  /** The last sequence number the step covers. */
+  to: string;
+  watermarkMs: number;
+  windows: WindowDelta[];
+  fingerprints: ArrayLike<number>;
+  /** Its fingerprints are remembered until then: the step's last arrival time + the horizon. */
+  dedupUntilMs: number;
+}
+
+type PackedWindow = [windowStartMs: number, deltas: [url: string, count: number, lateCount: number][]];
+
+/**
+ * Deltas packed as deflated JSON: urls share long prefixes, so this is about a quarter of their
+ * plain size, and log entries are billed by the KB. Deterministic for the same deltas, so a
+ * retried write sends identical bytes.
+ */
+export function encodeDeltas(windows: readonly WindowDelta[]): Uint8Array {
+  const byWindow = new Map<number, PackedWindow[1]>();
+  for (const delta of windows) {
+    let list = byWindow.get(delta.windowStartMs);
+    if (list === undefined) {
+      list = [];
+      byWindow.set(delta.windowStartMs, list);
+    }
+    list.push([delta.url, delta.count, delta.lateCount]);
+  }
+  const packed: PackedWindow[] = [...byWindow];
+  return deflateRawSync(Buffer.from(JSON.stringify(packed)));
+}
+
+export function decodeDeltas(bytes: Uint8Array): WindowDelta[] {
+  const packed = JSON.parse(inflateRawSync(bytes).toString('utf8')) as PackedWindow[];
+  return packed.flatMap(([windowStartMs, deltas]) =>
+    deltas.map(([url, count, lateCount]) => ({ url, windowStartMs, count, lateCount })),
+  );
+}
