@@ -9,7 +9,9 @@ import { LOCAL_CLOUD_STATE_FILE, type LocalCloudState } from '../contracts/local
 import { DashboardEnv } from '../lambdas/dashboard/settings';
 import { CLICKS_SHARDS_CONTEXT, createWatershedApp } from '../lib/app';
 import { STACK_NAME } from '../lib/names';
+import { CheckpointFile } from './checkpoints';
 import { LOCAL_ACCOUNT_ID, localClientConfig } from './clients';
+import type { EdgeLimits } from './edge';
 import { LocalWebSocketGateway } from './apigateway/websocket-gateway';
 import { provisionStack, webSocketStageUrl, type ProvisionedStack } from './cloudformation/provision';
 import { readTemplate } from './cloudformation/template';
@@ -30,8 +32,13 @@ export interface LocalCloudOptions {
   edgePort?: number;
   /** @default 'kinesalite' */
   kinesisEngine?: KinesisEngine;
-  /** Keep emulator data here across restarts. @default - in memory */
+  /**
+   * Keep emulator data, and each event source mapping's position in each shard, here across
+   * restarts (clean or kill -9). Without it every start is fresh. @default - in memory
+   */
   persistDirectory?: string;
+  /** The edge's timeouts and connection limit (tests make them short). @default - DEFAULT_EDGE_LIMITS */
+  edgeLimits?: Partial<EdgeLimits>;
   /** Outputs, logs and checkpoints go here. @default '.watershed' */
   stateDirectory?: string;
   /** Cloud assembly directory. @default 'cdk.out' */
@@ -103,7 +110,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   let started = Date.now();
   const [templatePath, services] = await Promise.all([
     Promise.resolve().then(() => synthesize(assemblyDirectory, { clicksShards: options.clicksShards })),
-    startServices({ edgePort: options.edgePort ?? 4566, kinesisEngine: options.kinesisEngine ?? 'kinesalite', persistDir: options.persistDirectory, log }),
+    startServices({ edgePort: options.edgePort ?? 4566, kinesisEngine: options.kinesisEngine ?? 'kinesalite', persistDir: options.persistDirectory, edgeLimits: options.edgeLimits, log }),
   ]);
   log(`synthesized ${STACK_NAME} and started the emulators in ${Date.now() - started} ms`);
   const { edgeUrl } = services;
@@ -155,7 +162,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       streams.destroy();
       sqs.destroy();
     });
-    const checkpoints = new Map(stack.eventSourceMappings.map((mapping) => [mapping.uuid, new Map<string, string>()]));
+    // With --persist, positions are written through to a file, so a restart resumes where the mappings were.
+    const positions = options.persistDirectory === undefined ? undefined : CheckpointFile.open(join(resolve(options.persistDirectory), 'event-source-positions.jsonl'));
+    if (positions !== undefined) cleanup.push(async () => positions.close());
+    const checkpoints = new Map(stack.eventSourceMappings.map((mapping) => [mapping.uuid, positions?.forMapping(mapping.uuid) ?? new Map<string, string>()]));
     const eventSources: LocalEventSource[] = [];
     const startEventSources = async () => {
       for (const mapping of stack.eventSourceMappings) {

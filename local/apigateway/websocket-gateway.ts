@@ -23,6 +23,8 @@ import {
 
 /** API Gateway's limits: a message (and a @connections POST) of at most 128 KiB. */
 export const MAX_WEBSOCKET_MESSAGE_BYTES = 128 * 1024;
+/** Routes API Gateway runs itself, on connecting and disconnecting; never for a client's message. */
+const CONNECTION_ROUTES: ReadonlySet<string> = new Set(['$connect', '$disconnect']);
 /** The SigV4 service of the @connections management API (ApiGatewayManagementApi). */
 export const MANAGEMENT_SERVICE = 'execute-api';
 
@@ -150,7 +152,13 @@ export class LocalWebSocketGateway {
   private async connect(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (this.stopped) throw new HandshakeRefusal(502, 'Bad Gateway', 'the local cloud is stopping');
     const url = new URL(req.url ?? '/', 'http://edge');
-    const [apiId = '', stage = '', ...rest] = url.pathname.slice(WEBSOCKET_PATH_PREFIX.length).split('/').map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.slice(WEBSOCKET_PATH_PREFIX.length).split('/').map(decodeURIComponent);
+    } catch {
+      throw new HandshakeRefusal(400, 'Bad Request', 'the path has a malformed percent-encoding');
+    }
+    const [apiId = '', stage = '', ...rest] = parts;
     const api = this.apis.get(apiId);
     if (api === undefined || rest.some((part) => part !== '')) {
       throw new HandshakeRefusal(404, 'Not Found', `no WebSocket API at ${url.pathname}; known: ${[...this.apis.keys()].map((id) => `${WEBSOCKET_PATH_PREFIX}${id}/<stage>`).join(', ') || 'none'}`);
@@ -258,7 +266,9 @@ export class LocalWebSocketGateway {
   private async onMessage(connection: Connection, bytes: Buffer, isBinary: boolean): Promise<void> {
     const { api, context } = connection;
     const body = isBinary ? bytes.toString('base64') : bytes.toString('utf8');
-    const routeKeys = new Set(api.routes.map((route) => route.routeKey));
+    // API Gateway routes client messages only to custom routes or $default: a frame naming
+    // `$connect` or `$disconnect` must not run them (it would delete a live connection's item).
+    const routeKeys = new Set(api.routes.map((route) => route.routeKey).filter((key) => !CONNECTION_ROUTES.has(key)));
     const routeKey = isBinary ? '$default' : selectRoute(api.routeSelectionExpression, body, routeKeys);
     const route = api.routes.find((candidate) => candidate.routeKey === routeKey);
     const requestId = gatewayId();

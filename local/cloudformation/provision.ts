@@ -1,22 +1,12 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  UpdateTimeToLiveCommand,
-  type CreateTableCommandInput,
-} from '@aws-sdk/client-dynamodb';
-import {
-  CreateStreamCommand,
-  DescribeStreamSummaryCommand,
-  KinesisClient,
-  StartStreamEncryptionCommand,
-} from '@aws-sdk/client-kinesis';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { DescribeStreamSummaryCommand, KinesisClient, StartStreamEncryptionCommand } from '@aws-sdk/client-kinesis';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from '../clients';
 import { propertyText } from './property-text';
+import { reconcileBucket, reconcileQueue, reconcileStream, reconcileTable, type ReconcileOutcome } from './reconcile';
 import {
   dependencyOrder,
   IntrinsicResolver,
@@ -102,6 +92,8 @@ export interface ProvisionedStack {
   userPools: UserPoolSpec[];
   /** Logical id -> what the resource became locally, for status output and tests. */
   resources: Map<string, ResourceAttributes & { type: string; note?: string }>;
+  /** What provisioning did to each stream, table, queue and bucket: created, kept, updated, or found to differ. */
+  reconciled: Map<string, ReconcileOutcome>;
 }
 
 export interface ProvisionOptions {
@@ -170,6 +162,13 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
   const webSocket = new WebSocketApiCollector(options.publicEdgeUrl ?? options.edgeUrl);
   const userPools: UserPoolSpec[] = [];
   const providers = customResourceProviders(template);
+  const reconciled: ProvisionedStack['reconciled'] = new Map();
+  /** ` (kept)`, ` (differs: ...)`: what a log line adds about what provisioning found. */
+  const outcome = (logicalId: string, result: ReconcileOutcome): string => {
+    reconciled.set(logicalId, { action: result.action, ...(result.detail === undefined ? {} : { detail: result.detail }) });
+    if (result.action === 'differs') log(`  ! ${logicalId} differs from the template: ${result.detail ?? ''}`);
+    return result.action === 'created' ? '' : ` (${result.action}${result.detail === undefined || result.action === 'differs' ? '' : `: ${result.detail}`})`;
+  };
   const physicalName = (logicalId: string, explicit: unknown, maxLength = 128) =>
     explicit === undefined ? `${stackName}-${logicalId}`.slice(0, maxLength) : resolver.resolveString(explicit, `${logicalId} name`);
 
@@ -190,39 +189,39 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
         case 'AWS::Kinesis::Stream': {
           const name = physicalName(logicalId, props.Name);
           const onDemand = (props.StreamModeDetails as { StreamMode?: string } | undefined)?.StreamMode === 'ON_DEMAND';
-          await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: onDemand ? 4 : Number(props.ShardCount ?? 1) }));
-          await waitFor(`stream ${name}`, async () =>
-            (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE');
+          const found = await reconcileStream(kinesis, name, onDemand ? 4 : Number(props.ShardCount ?? 1), () =>
+            waitFor(`stream ${name}`, async () =>
+              (await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }))).StreamDescriptionSummary?.StreamStatus === 'ACTIVE'));
           const note = await applyStreamEncryption(kinesis, name, props.StreamEncryption as StreamEncryption | undefined);
           record(name, { Arn: `arn:aws:kinesis:${region}:${account}:stream/${name}` }, note);
-          log(`  kinesis stream  ${name}${note ? ` (${note})` : ''}`);
+          log(`  kinesis stream  ${name}${note ? ` (${note})` : ''}${outcome(logicalId, found)}`);
           break;
         }
         case 'AWS::DynamoDB::Table': {
           const name = physicalName(logicalId, props.TableName, 255);
-          const { tableArn, streamArn } = await createTable(dynamodb, name, props);
+          const { tableArn, streamArn, found } = await createTable(dynamodb, name, props);
           record(name, { Arn: tableArn, ...(streamArn ? { StreamArn: streamArn } : {}) });
-          log(`  dynamodb table  ${name}${streamArn ? ' (with stream)' : ''}`);
+          log(`  dynamodb table  ${name}${streamArn ? ' (with stream)' : ''}${outcome(logicalId, found)}`);
           break;
         }
         case 'AWS::SQS::Queue': {
           const name = physicalName(logicalId, props.QueueName, 80);
-          const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: queueAttributes(props) }));
-          const url = options.publicEdgeUrl === undefined ? QueueUrl! : `${options.publicEdgeUrl}/${account}/${name}`;
+          const found = await reconcileQueue(sqs, name, queueAttributes(props));
+          const url = options.publicEdgeUrl === undefined ? found.queueUrl : `${options.publicEdgeUrl}/${account}/${name}`;
           record(url, { Arn: `arn:aws:sqs:${region}:${account}:${name}`, QueueName: name, QueueUrl: url });
-          log(`  sqs queue       ${name}`);
+          log(`  sqs queue       ${name}${outcome(logicalId, found)}`);
           break;
         }
         case 'AWS::S3::Bucket': {
           const name = physicalName(logicalId, props.BucketName, 63).toLowerCase();
-          await s3.send(new CreateBucketCommand({ Bucket: name }));
+          const found = await reconcileBucket(s3, name);
           record(name, {
             Arn: `arn:aws:s3:::${name}`,
             DomainName: `${name}.s3.amazonaws.com`,
             RegionalDomainName: `${name}.s3.${region}.amazonaws.com`,
             WebsiteURL: `${options.edgeUrl}/${name}`,
           });
-          log(`  s3 bucket       ${name}`);
+          log(`  s3 bucket       ${name}${outcome(logicalId, found)}`);
           break;
         }
         case 'AWS::Lambda::Function': {
@@ -241,7 +240,8 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           break;
         }
         case 'AWS::Lambda::EventSourceMapping': {
-          const uuid = randomUUID();
+          // Stable across restarts, so that positions persisted under it (--persist) are found again.
+          const uuid = stableUuid(`${stackName}/${logicalId}`);
           const functionName = String(props.FunctionName).split(':').at(-1)!;
           eventSourceMappings.push({ logicalId, uuid, functionName, eventSourceArn: String(props.EventSourceArn), properties: props });
           record(uuid, {});
@@ -342,7 +342,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
     for (const [key, output] of Object.entries(template.Outputs ?? {})) {
       outputs[key] = webSocket.localizeUrl(String(resolver.resolve(output.Value)));
     }
-    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, resources };
+    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, resources, reconciled };
   } finally {
     for (const client of [kinesis, dynamodb, sqs, s3]) client.destroy();
   }
@@ -555,6 +555,15 @@ async function applyStreamEncryption(kinesis: KinesisClient, streamName: string,
   }
 }
 
+/** A UUID (version 5 layout) derived from `name`: the same name gives the same id in every run. */
+export function stableUuid(name: string): string {
+  const bytes = createHash('sha1').update(name).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 async function createTable(dynamodb: DynamoDBClient, name: string, props: Record<string, unknown>) {
   const streamSpecification = props.StreamSpecification as { StreamViewType: string } | undefined;
   const input: CreateTableCommandInput = {
@@ -571,13 +580,9 @@ async function createTable(dynamodb: DynamoDBClient, name: string, props: Record
       ? { StreamEnabled: true, StreamViewType: streamSpecification.StreamViewType as 'NEW_IMAGE' }
       : undefined,
   };
-  await dynamodb.send(new CreateTableCommand(input));
   const ttl = props.TimeToLiveSpecification as { AttributeName: string; Enabled: boolean } | undefined;
-  if (ttl?.Enabled) {
-    await dynamodb.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: ttl.AttributeName, Enabled: true } }));
-  }
-  const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: name }));
-  return { tableArn: Table!.TableArn!, streamArn: Table!.LatestStreamArn };
+  const { table, ...found } = await reconcileTable(dynamodb, input, ttl);
+  return { tableArn: table.TableArn!, streamArn: table.LatestStreamArn, found };
 }
 
 function queueAttributes(props: Record<string, unknown>): Record<string, string> {

@@ -8,15 +8,20 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import {
+  constants as http2Constants,
   createServer as createHttp2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
 } from 'node:http2';
+import { randomUUID } from 'node:crypto';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { LogFn } from '../emulators/types';
+import { clipClientInput } from '../../contracts/client-input';
+import { dynamoDbBodyProblem, dynamoDbErrorBody, MAX_DYNAMODB_REQUEST_BYTES } from './dynamodb-guard';
 import { signingService, targetService } from './routing';
 import { AwsChunkedDecoder, isAwsChunked, unsignedPath, unsignHeaders } from './s3-compat';
+import { s3ErrorXml, s3RequestProblem } from './s3-guard';
 
 export type EdgeRequest = IncomingMessage | Http2ServerRequest;
 export type EdgeResponse = ServerResponse | Http2ServerResponse;
@@ -35,6 +40,35 @@ export type EdgeTarget = string | EdgeHandler;
  */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
+/**
+ * What the edge tolerates from clients. Node's own HTTP timeouts never run on the edge's HTTP/1.1
+ * server (it receives sockets from the protocol sniffer and never listens itself), so the edge
+ * turns them on and adds its own for HTTP/2 streams and sessions.
+ */
+export interface EdgeLimits {
+  /** A request's headers must have arrived this long after its first byte (or the connection), else 408 and close. @default 10000 */
+  readonly headersTimeoutMs: number;
+  /** A request, headers and body, must have arrived this long after its start, else 408 (HTTP/2: the stream is reset). @default 60000 */
+  readonly requestTimeoutMs: number;
+  /** A keep-alive connection or HTTP/2 session with nothing to do for this long is closed. @default 60000 */
+  readonly idleTimeoutMs: number;
+  /** Connections open at once; one more is answered 503 with Retry-After and closed. @default 2048 */
+  readonly maxConnections: number;
+  /** How long a request for a service that is starting or restarting waits for it before 503 with Retry-After. @default 3000 */
+  readonly readinessWaitMs: number;
+}
+
+export const DEFAULT_EDGE_LIMITS: EdgeLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  idleTimeoutMs: 60_000,
+  maxConnections: 2048,
+  readinessWaitMs: 3000,
+};
+
+/** A service's state as `/_localstack/health` reports it. */
+export type ServiceStatus = 'running' | 'starting' | 'restarting' | 'error';
+
 export interface EdgeOptions {
   /** @default 4566 (LocalStack's); 0 lets the OS pick */
   readonly port?: number;
@@ -46,6 +80,14 @@ export interface EdgeOptions {
   readonly log?: LogFn;
   /** Most concurrent connections to one upstream. @default 128 */
   readonly maxSocketsPerUpstream?: number;
+  /**
+   * Services that are starting and will be registered soon: until then their requests wait (up to
+   * `readinessWaitMs`), then get 503 with Retry-After, which SDKs retry, instead of a 400
+   * UnknownServiceException, which they do not. @default - none
+   */
+  readonly pendingServices?: readonly string[];
+  /** Timeouts and limits; each defaults as in {@link DEFAULT_EDGE_LIMITS}. */
+  readonly limits?: Partial<EdgeLimits>;
 }
 
 export interface Edge {
@@ -55,6 +97,13 @@ export interface Edge {
   /** Routes requests signed for `service` (a SigV4 signing name, e.g. `execute-api`) to `target`. */
   register(service: string, target: EdgeTarget): void;
   unregister(service: string): void;
+  /**
+   * Takes a service out of rotation while it starts or restarts (or has failed): its requests wait
+   * for it up to `readinessWaitMs`, then get 503 with Retry-After. `register` puts it back.
+   */
+  setUnavailable(service: string, status: Exclude<ServiceStatus, 'running'>, detail?: string): void;
+  /** Every service the edge knows, with its status and, when not running, why. */
+  health(): Record<string, { status: ServiceStatus; detail?: string }>;
   /**
    * Serves unsigned requests whose path starts with `prefix` (e.g. `/_watershed/`) with `handler`,
    * before they fall back to S3. Browsers and JWKS fetchers do not sign their requests; prefixes
@@ -102,8 +151,6 @@ const HOP_BY_HOP = new Set([
 ]);
 const STREAM_WINDOW_BYTES = 1024 * 1024;
 const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
-/** How long a new connection may stay silent before its first bytes. */
-const FIRST_BYTES_TIMEOUT_MS = 30_000;
 /** First bytes of the HTTP/2 client connection preface, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`. */
 const H2_PREFACE_START = Buffer.from('PRI ');
 
@@ -116,7 +163,13 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((): void => undefined);
   const maxSockets = options.maxSocketsPerUpstream ?? 128;
+  const limits = edgeLimits(options.limits);
   const routes = new Map<string, Route>();
+  /** Services out of rotation (starting, restarting, failed), with why. */
+  const unavailable = new Map<string, { status: Exclude<ServiceStatus, 'running'>; detail?: string }>();
+  for (const service of options.pendingServices ?? []) unavailable.set(service, { status: 'starting' });
+  /** Requests waiting for a service to come back, woken on register. */
+  const waiters = new Set<() => void>();
   const pathRoutes = new Map<string, EdgeHandler>();
   const upgradeRoutes = new Map<string, UpgradeHandler>();
 
@@ -130,6 +183,55 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       typeof target === 'function' ? { service, handler: target } : { service, upstream: upstreamOf(service, target, maxSockets) },
     );
     previous?.upstream?.agent.destroy();
+    unavailable.delete(service);
+    for (const wake of [...waiters]) wake();
+  };
+
+  const health = (): Record<string, { status: ServiceStatus; detail?: string }> => {
+    const all: Record<string, { status: ServiceStatus; detail?: string }> = {};
+    for (const name of [...new Set([...routes.keys(), ...unavailable.keys()])].sort()) {
+      const down = unavailable.get(name);
+      all[name] = down === undefined ? { status: 'running' } : { status: down.status, ...(down.detail === undefined ? {} : { detail: down.detail }) };
+    }
+    return all;
+  };
+
+  /** Waits until `service` is registered (true) or `readinessWaitMs` passed (false). */
+  const waitForService = (service: string): Promise<boolean> =>
+    new Promise((resolve) => {
+      const done = (): void => {
+        if (!routes.has(service) && !timedOut) return;
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve(routes.has(service));
+      };
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        done();
+      }, limits.readinessWaitMs);
+      waiters.add(done);
+    });
+
+  const dispatch = (route: Route, req: EdgeRequest, res: EdgeResponse): void => {
+    if (route.handler) {
+      runHandler(route, req, res, log);
+      return;
+    }
+    if (route.upstream === undefined) return;
+    if (route.service === 's3') {
+      const refusal = s3RequestProblem(req.url ?? '/', req.headers);
+      if (refusal !== undefined) {
+        req.resume();
+        sendText(res, refusal.status, s3ErrorXml(refusal, requestId()), 'application/xml');
+        return;
+      }
+    }
+    if (route.service === 'dynamodb') {
+      void proxyCheckedDynamoDb(route.upstream, req, res, log);
+      return;
+    }
+    proxy(route.service, route.upstream, req, res, log);
   };
   for (const [service, target] of Object.entries(options.targets ?? {})) register(service, target);
 
@@ -139,7 +241,12 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     let service = signingService(headers, url);
     if (service === undefined) {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] ?? '')) {
-        sendJson(res, 200, { services: Object.fromEntries([...routes.keys()].sort().map((name) => [name, 'running'])) });
+        const all = health();
+        const details = Object.entries(all).filter(([, entry]) => entry.detail !== undefined);
+        sendJson(res, 200, {
+          services: Object.fromEntries(Object.entries(all).map(([name, entry]) => [name, entry.status])),
+          ...(details.length === 0 ? {} : { details: Object.fromEntries(details.map(([name, entry]) => [name, entry.detail])) }),
+        });
         return;
       }
       const pathHandler = byPrefix(pathRoutes, url);
@@ -149,23 +256,55 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       }
       service = targetService(headers) ?? UNSIGNED_SERVICE;
     }
+    if ('stream' in req) limitHttp2Request(req, limits.requestTimeoutMs);
     const route = routes.get(service);
-    if (!route) {
-      sendJson(res, 400, {
-        __type: 'UnknownServiceException',
-        message: `The local cloud has no service '${service}' (from the request's SigV4 credential scope). Registered services: ${[...routes.keys()].sort().join(', ') || 'none'}`,
-        service,
+    if (route) {
+      dispatch(route, req, res);
+      return;
+    }
+    const down = unavailable.get(service);
+    if (down !== undefined) {
+      const wanted = service;
+      void waitForService(wanted).then((available) => {
+        const now = routes.get(wanted);
+        if (available && now !== undefined) {
+          dispatch(now, req, res);
+          return;
+        }
+        req.resume();
+        const state = unavailable.get(wanted) ?? down;
+        sendJson(
+          res,
+          503,
+          { __type: 'ServiceUnavailableException', message: `The local '${wanted}' service is ${state.status}${state.detail === undefined ? '' : `: ${state.detail}`}; retry shortly` },
+          { 'retry-after': '1' },
+        );
       });
       return;
     }
-    if (route.handler) {
-      runHandler(route, req, res, log);
-      return;
-    }
-    if (route.upstream) proxy(route.service, route.upstream, req, res, log);
+    req.resume();
+    sendJson(res, 400, {
+      __type: 'UnknownServiceException',
+      message: `The local cloud has no service '${clipClientInput(service)}' (from the request's SigV4 credential scope). Registered services: ${[...routes.keys()].sort().join(', ') || 'none'}`,
+      service: clipClientInput(service),
+    });
   };
 
-  const http1 = createHttp1Server({ keepAliveTimeout: 60_000 }, onRequest);
+  const http1 = createHttp1Server(
+    {
+      keepAliveTimeout: limits.idleTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node looks for requests past their timeouts.
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    onRequest,
+  );
+  // Node enforces headersTimeout and requestTimeout only once the server is 'listening'. This one
+  // never listens (it is handed sockets by the sniffer), so it is told to start tracking them.
+  http1.emit('listening');
+  // Malformed HTTP and timed-out requests: an AWS-shaped answer instead of Node's bare 400.
+  http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, limits));
   // With an 'upgrade' listener, Node hands every request carrying `Upgrade` here instead of to
   // onRequest. Those no route takes (e.g. curl's `Upgrade: h2c` offer) are served as plain
   // HTTP/1.1, as before: a server may ignore an upgrade offer (RFC 9110, 7.8).
@@ -197,16 +336,25 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   // Larger flow-control windows than HTTP/2's 64 KiB default, so that 5 MiB PutRecords bodies
   // and large GetRecords answers do not stall on window updates.
   const http2 = createHttp2Server({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, onRequest);
-  http2.on('session', (session) => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
+  http2.on('session', (session) => {
+    session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+    // An HTTP/2 session with nothing going on is closed (gracefully, with GOAWAY), as keep-alive is for HTTP/1.1.
+    session.setTimeout(limits.idleTimeoutMs, () => session.close());
+  });
   http2.on('sessionError', (error) => log(`edge: HTTP/2 session error: ${error.message}`));
 
   const sockets = new Set<Socket>();
   const server = createNetServer((socket) => {
+    socket.on('error', () => undefined);
+    if (sockets.size >= limits.maxConnections) {
+      refuseConnection(socket, limits.maxConnections);
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
-    sniffProtocol(socket, (isHttp2) => (isHttp2 ? http2 : http1).emit('connection', socket));
+    sniffProtocol(socket, limits.headersTimeoutMs, (isHttp2) => (isHttp2 ? http2 : http1).emit('connection', socket));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -227,6 +375,9 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     http1.closeAllConnections();
+    // Stops Node's timeout checks (the server itself never listened, so close reports that; ignored).
+    http1.close(() => undefined);
+    for (const wake of [...waiters]) wake();
     for (const route of routes.values()) route.upstream?.agent.destroy();
     await closed;
   };
@@ -238,7 +389,15 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
     unregister: (service) => {
       routes.get(service)?.upstream?.agent.destroy();
       routes.delete(service);
+      unavailable.delete(service);
     },
+    setUnavailable: (service, status, detail) => {
+      const previous = routes.get(service);
+      routes.delete(service);
+      previous?.upstream?.agent.destroy();
+      unavailable.set(service, { status, ...(detail === undefined ? {} : { detail }) });
+    },
+    health,
     routePath: (prefix, handler) => {
       if (!prefix.startsWith('/')) throw new Error(`An edge path prefix starts with '/'. Received ${JSON.stringify(prefix)}`);
       pathRoutes.set(prefix, handler);
@@ -301,7 +460,7 @@ function upstreamOf(service: string, target: string, maxSockets: number): Upstre
  * Waits for the first bytes of a connection and hands it over as HTTP/2 when they start the
  * HTTP/2 preface, else as HTTP/1.1. The bytes read are put back first.
  */
-function sniffProtocol(socket: Socket, handOver: (isHttp2: boolean) => void): void {
+function sniffProtocol(socket: Socket, firstBytesTimeoutMs: number, handOver: (isHttp2: boolean) => void): void {
   let seen: Buffer = Buffer.alloc(0);
   const onData = (chunk: Buffer): void => {
     seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
@@ -322,7 +481,7 @@ function sniffProtocol(socket: Socket, handOver: (isHttp2: boolean) => void): vo
     socket.destroy();
   };
   socket.on('data', onData);
-  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, onSilence);
+  socket.setTimeout(firstBytesTimeoutMs, onSilence);
 }
 
 function runHandler(route: Route, req: EdgeRequest, res: EdgeResponse, log: LogFn): void {
@@ -330,7 +489,7 @@ function runHandler(route: Route, req: EdgeRequest, res: EdgeResponse, log: LogF
     log(`edge: the in-process service '${route.service}' failed: ${error instanceof Error ? error.message : String(error)}`);
     sendJson(res, 500, {
       __type: 'InternalFailure',
-      message: `The local service '${route.service}' failed while handling ${req.method ?? '?'} ${req.url ?? ''}`,
+      message: `The local service '${route.service}' failed while handling ${req.method ?? '?'} ${clipClientInput(req.url ?? '', 200)}`,
     });
   };
   try {
@@ -341,10 +500,107 @@ function runHandler(route: Route, req: EdgeRequest, res: EdgeResponse, log: LogF
   }
 }
 
-/** Forwards one request (HTTP/1.1 or HTTP/2) to an HTTP/1.1 upstream and streams the answer back. */
-function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn): void {
+function edgeLimits(overrides: Partial<EdgeLimits> = {}): EdgeLimits {
+  const limits = { ...DEFAULT_EDGE_LIMITS, ...overrides };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`Edge limit ${name} must be a positive integer. Received ${String(value)}`);
+  }
+  // Node refuses a headers timeout longer than the request timeout.
+  return { ...limits, headersTimeoutMs: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) };
+}
+
+function requestId(): string {
+  return randomUUID();
+}
+
+/**
+ * Answers what Node's HTTP/1.1 parser rejects (malformed requests, oversized headers, requests
+ * past their timeouts) in the shape AWS JSON clients read, and closes the connection.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, limits: EdgeLimits): void {
+  const inResponse = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (error.code === 'ECONNRESET' || !socket.writable || inResponse) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, type, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'RequestTimeoutException', `The request was not received in time: headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms`]
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'RequestHeaderFieldsTooLarge', 'The request headers are too large']
+        : [400, 'Bad Request', 'BadRequestException', `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
+  const body = JSON.stringify({ __type: type, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nx-amzn-ErrorType: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** Answers a connection over the limit with 503 and Retry-After, then closes it. */
+function refuseConnection(socket: Socket, maxConnections: number): void {
+  const body = JSON.stringify({ __type: 'ServiceUnavailableException', message: `The edge has ${maxConnections} connections open, its limit; retry shortly` });
+  socket.end(
+    `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** Resets an HTTP/2 stream whose request body has not fully arrived within `timeoutMs`. */
+function limitHttp2Request(req: Http2ServerRequest, timeoutMs: number): void {
+  const { stream } = req;
+  if (stream.readableEnded || stream.destroyed) return;
+  const timer = setTimeout(() => {
+    if (!req.complete && !stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
+  }, timeoutMs);
+  timer.unref();
+  const clear = (): void => clearTimeout(timer);
+  req.once('end', clear);
+  stream.once('close', clear);
+}
+
+/**
+ * DynamoDB requests are read whole and checked before DynamoDB Local sees them: it answers
+ * invalid JSON with a 500 and stores lone surrogates as `?` (see dynamodb-guard.ts).
+ */
+async function proxyCheckedDynamoDb(upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn): Promise<void> {
+  let body: Buffer | undefined;
+  try {
+    body = await readAll(req, MAX_DYNAMODB_REQUEST_BYTES);
+  } catch {
+    res.destroy();
+    return;
+  }
+  if (body === undefined) {
+    sendJson(res, 413, { __type: 'com.amazon.coral.service#RequestEntityTooLarge', message: `Request bodies are limited to ${MAX_DYNAMODB_REQUEST_BYTES} bytes` });
+    return;
+  }
+  const refusal = dynamoDbBodyProblem(body);
+  if (refusal !== undefined) {
+    sendText(res, refusal.status, dynamoDbErrorBody(refusal), 'application/x-amz-json-1.0', { 'x-amzn-requestid': requestId() });
+    return;
+  }
+  proxy('dynamodb', upstream, req, res, log, body);
+}
+
+/** The whole body, or undefined past `limit` bytes (the rest is read and dropped). */
+async function readAll(req: EdgeRequest, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length <= limit) chunks.push(chunk);
+  }
+  return length > limit ? undefined : Buffer.concat(chunks);
+}
+
+/**
+ * Forwards one request (HTTP/1.1 or HTTP/2) to an HTTP/1.1 upstream and streams the answer back.
+ * `body`, when given, is the request body already read (the request stream is then spent).
+ */
+function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn, body?: Buffer): void {
   const isS3 = service === 's3';
   const headers = requestHeaders(req.headers);
+  if (body !== undefined) headers['content-length'] = String(body.length);
   const chunked = isS3 && isAwsChunked(headers);
   if (isS3) unsignHeaders(headers);
   const path = upstream.basePath + (isS3 ? unsignedPath(req.url ?? '/') : (req.url ?? '/'));
@@ -378,7 +634,9 @@ function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeR
     if (!res.writableFinished) outgoing.destroy();
   });
 
-  if (chunked) {
+  if (body !== undefined) {
+    outgoing.end(body);
+  } else if (chunked) {
     const decoder = new AwsChunkedDecoder();
     decoder.on('error', (error) => outgoing.destroy(error));
     req.pipe(decoder).pipe(outgoing);
@@ -411,12 +669,12 @@ function responseHeaders(incoming: IncomingHttpHeaders): OutgoingHttpHeaders {
   return headers;
 }
 
-function sendJson(res: EdgeResponse, status: number, body: unknown): void {
+function sendJson(res: EdgeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendText(res, status, JSON.stringify(body), 'application/json', headers);
+}
+
+function sendText(res: EdgeResponse, status: number, payload: string, contentType: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(payload),
-  });
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(payload), ...headers });
   res.end(payload);
 }

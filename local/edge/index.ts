@@ -1,6 +1,9 @@
 export {
+  DEFAULT_EDGE_LIMITS,
   rejectUpgrade,
   startEdge,
+  type EdgeLimits,
+  type ServiceStatus,
   type Edge,
   type EdgeHandler,
   type EdgeOptions,

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
-import { startEdge, type Edge } from '../edge';
+import { join, resolve } from 'node:path';
+import { startEdge, type Edge, type EdgeLimits } from '../edge';
 import { startSqs, type SqsServer } from '../sqs';
 import { startDynamoDb } from './dynamodb';
 import { startKinesis } from './kinesis';
@@ -32,11 +32,13 @@ export interface StartServicesOptions {
   readonly kinesisEngine?: KinesisEngine;
   /**
    * Keep every service's data in this folder across restarts: `kinesis/` (or `kinesis-local/`),
-   * `dynamodb/`, `s3/` and `sqs.json`. @default - in memory (S3 in a temporary folder)
+   * `dynamodb/`, `s3/` and `sqs/` (a journal). @default - in memory (S3 in a temporary folder)
    */
   readonly persistDir?: string;
   /** Receives progress lines. @default - silent */
   readonly log?: LogFn;
+  /** The edge's timeouts and connection limit. @default - DEFAULT_EDGE_LIMITS */
+  readonly edgeLimits?: Partial<EdgeLimits>;
 }
 
 export type ServiceName = 'kinesis' | 'dynamodb' | 's3' | 'sqs';
@@ -61,15 +63,17 @@ export interface LocalServices {
 export async function startServices(options: StartServicesOptions = {}): Promise<LocalServices> {
   const log = options.log ?? ((): void => undefined);
   const engine = options.kinesisEngine ?? 'kinesalite';
-  const persist = (name: string): string | undefined =>
-    options.persistDir === undefined ? undefined : join(options.persistDir, name);
-  const edge = await startEdge({ port: options.edgePort ?? 4566, log });
+  // Absolute: DynamoDB Local runs in its jar's folder, where a relative path names another place.
+  const persistDir = options.persistDir === undefined ? undefined : resolve(options.persistDir);
+  const persist = (name: string): string | undefined => (persistDir === undefined ? undefined : join(persistDir, name));
+  // Requests that arrive while the engines start wait for them (then 503, which SDKs retry).
+  const edge = await startEdge({ port: options.edgePort ?? 4566, log, limits: options.edgeLimits, pendingServices: ['kinesis', 'dynamodb', 's3', 'sqs'] });
 
   const started = await Promise.allSettled([
     startKinesis({ engine, persistDir: persist(engine === 'kinesalite' ? 'kinesis' : 'kinesis-local') }),
     startDynamoDb({ persistDir: persist('dynamodb') }),
     startS3({ persistDir: persist('s3') }),
-    startSqs({ persistFile: persist('sqs.json'), onInternalError: (error) => log(`sqs: ${String(error)}`) }),
+    startSqs({ persistDirectory: persist('sqs'), onInternalError: (error) => log(`sqs: ${String(error)}`) }),
   ]);
   const [kinesis, dynamodb, s3, sqs] = started;
   if (kinesis.status !== 'fulfilled' || dynamodb.status !== 'fulfilled' || s3.status !== 'fulfilled' || sqs.status !== 'fulfilled') {
@@ -94,7 +98,7 @@ export async function startServices(options: StartServicesOptions = {}): Promise
   for (const [key, service] of Object.entries(services)) {
     log(`${key.padEnd(9)} ${service.endpoint}  ${service.name}${key === 'sqs' ? ', mounted in the edge' : ''}`);
   }
-  log(options.persistDir ? `data persisted in ${options.persistDir}` : 'data in memory (lost on stop)');
+  log(persistDir ? `data persisted in ${persistDir}` : 'data in memory (lost on stop)');
 
   let stopped: Promise<void> | undefined;
   return {

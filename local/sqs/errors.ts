@@ -1,3 +1,5 @@
+import { clipClientInput } from '../../contracts/client-input';
+
 /**
  * SQS errors in the AWS JSON 1.0 shape that @aws-sdk/client-sqs decodes:
  * body `{ "__type": "com.amazonaws.sqs#<Shape>", "message": "..." }` plus the header
@@ -48,7 +50,7 @@ export class SqsError extends Error {
 }
 
 export const queueDoesNotExist = (name: string): SqsError =>
-  new SqsError('QueueDoesNotExist', `The specified queue does not exist: ${name}`);
+  new SqsError('QueueDoesNotExist', `The specified queue does not exist: ${clipClientInput(name, 80)}`);
 
 export const missingParameter = (name: string): SqsError =>
   new SqsError('MissingParameter', `The request must contain the parameter ${name}.`);

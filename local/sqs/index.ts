@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { SqsFileJournal } from './journal';
 import { createSqsHandler, type HttpHandler } from './protocol';
-import { SqsStore, type SqsSnapshot } from './store';
+import { SqsStore } from './store';
 
-export { SqsStore } from './store';
+export { SqsStore, type SqsJournal, type SqsJournalEntry } from './store';
+export { SqsFileJournal } from './journal';
 export { SqsError } from './errors';
 export { createSqsHandler, SUPPORTED_OPERATIONS, type HttpHandler } from './protocol';
 export { md5OfBody, md5OfMessageAttributes } from './md5';
@@ -17,8 +17,11 @@ export interface SqsServerOptions {
    * @default - `http://localhost:<port the request was sent to>`
    */
   readonly queueUrlOrigin?: string;
-  /** Save queues and messages to this JSON file on stop, and load them on start. @default - in memory */
-  readonly persistFile?: string;
+  /**
+   * Keep queues and messages in this folder: each change is journaled before it is acknowledged,
+   * so it survives a kill -9 (see journal.ts). @default - in memory
+   */
+  readonly persistDirectory?: string;
   /** @default 'us-east-1' */
   readonly region?: string;
   /** @default '000000000000' */
@@ -39,11 +42,9 @@ export interface SqsServer {
 
 /** Starts the local SQS stand-in: an HTTP server on 127.0.0.1 speaking the AWS JSON 1.0 protocol. */
 export async function startSqs(options: SqsServerOptions = {}): Promise<SqsServer> {
-  const store = new SqsStore({ region: options.region, accountId: options.accountId });
-  if (options.persistFile) {
-    const snapshot = await readSnapshot(options.persistFile);
-    if (snapshot) store.restore(snapshot);
-  }
+  let journal: SqsFileJournal | undefined;
+  const store = new SqsStore({ region: options.region, accountId: options.accountId, journal: { append: (entry) => journal?.append(entry) } });
+  if (options.persistDirectory !== undefined) journal = SqsFileJournal.open(options.persistDirectory, store).journal;
   const handler = createSqsHandler(store, {
     queueUrlOrigin: options.queueUrlOrigin,
     onInternalError: options.onInternalError,
@@ -66,7 +67,7 @@ export async function startSqs(options: SqsServerOptions = {}): Promise<SqsServe
       server.close(() => resolve());
       server.closeAllConnections();
     });
-    if (options.persistFile) await writeSnapshot(options.persistFile, store.snapshot());
+    journal?.close();
   };
   return {
     name: 'sqs (local stand-in)',
@@ -75,26 +76,4 @@ export async function startSqs(options: SqsServerOptions = {}): Promise<SqsServe
     handler,
     stop: () => (stopped ??= stop()),
   };
-}
-
-async function readSnapshot(file: string): Promise<SqsSnapshot | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  try {
-    return JSON.parse(text) as SqsSnapshot;
-  } catch (error) {
-    throw new Error(`The SQS snapshot ${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-async function writeSnapshot(file: string, snapshot: SqsSnapshot): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, JSON.stringify(snapshot));
-  await rename(temporary, file);
 }

@@ -4,6 +4,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { invalidParameter, missingParameter, queueDoesNotExist, SqsError } from './errors';
 import type { MessageAttributes, MessageAttributeValue } from './md5';
 import type { SendMessageInput, SqsStore } from './store';
+import { quoteClientInput } from '../../contracts/client-input';
 
 /** A request handler that serves HTTP/1.1 and HTTP/2 (compatibility API) requests alike. */
 export type HttpHandler = (
@@ -64,7 +65,7 @@ async function handle(
     if (req.method !== 'POST' || operationName === '') {
       throw new SqsError(
         'UnsupportedOperation',
-        `The local SQS stand-in speaks only the AWS JSON 1.0 protocol: POST with the header X-Amz-Target: AmazonSQS.<Operation>. Received ${req.method ?? '?'} with X-Amz-Target ${JSON.stringify(target)}`,
+        `The local SQS stand-in speaks only the AWS JSON 1.0 protocol: POST with the header X-Amz-Target: AmazonSQS.<Operation>. Received ${req.method ?? '?'} with X-Amz-Target ${quoteClientInput(target)}`,
       );
     }
     const operation = OPERATIONS[operationName];
@@ -150,7 +151,7 @@ async function readJson(req: IncomingMessage | Http2ServerRequest): Promise<Json
 function optionalString(input: Json, name: string): string | undefined {
   const value = input[name];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw invalidParameter(`${name} must be a string. Received ${JSON.stringify(value)}`);
+  if (typeof value !== 'string') throw invalidParameter(`${name} must be a string. Received ${quoteClientInput(value)}`);
   return value;
 }
 
@@ -164,7 +165,7 @@ function optionalInteger(input: Json, name: string): number | undefined {
   const value = input[name];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw invalidParameter(`${name} must be an integer. Received ${JSON.stringify(value)}`);
+    throw invalidParameter(`${name} must be an integer. Received ${quoteClientInput(value)}`);
   }
   return value;
 }
@@ -179,7 +180,7 @@ function optionalStringList(input: Json, name: string): string[] | undefined {
   const value = input[name];
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) {
-    throw invalidParameter(`${name} must be a list of strings. Received ${JSON.stringify(value)}`);
+    throw invalidParameter(`${name} must be a list of strings. Received ${quoteClientInput(value)}`);
   }
   return value;
 }
@@ -188,7 +189,7 @@ function optionalStringMap(input: Json, name: string): Record<string, string> | 
   const value = input[name];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value) || !Object.values(value).every((v) => typeof v === 'string')) {
-    throw invalidParameter(`${name} must be a map of strings. Received ${JSON.stringify(value)}`);
+    throw invalidParameter(`${name} must be a map of strings. Received ${quoteClientInput(value)}`);
   }
   return value as Record<string, string>;
 }
@@ -199,7 +200,7 @@ function optionalAttributes(input: Json, name: string): MessageAttributes | unde
   const isAttribute = (v: unknown): v is MessageAttributeValue =>
     typeof v === 'object' && v !== null && typeof (v as { DataType?: unknown }).DataType === 'string';
   if (typeof value !== 'object' || Array.isArray(value) || !Object.values(value).every(isAttribute)) {
-    throw invalidParameter(`${name} must map names to {DataType, StringValue | BinaryValue}. Received ${JSON.stringify(value)}`);
+    throw invalidParameter(`${name} must map names to {DataType, StringValue | BinaryValue}. Received ${quoteClientInput(value)}`);
   }
   return value as MessageAttributes;
 }
@@ -210,7 +211,7 @@ function entries(input: Json): Json[] {
     throw new SqsError('EmptyBatchRequest', 'There should be at least one entry in the request.');
   }
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'object' && entry !== null)) {
-    throw invalidParameter(`Entries must be a list of objects. Received ${JSON.stringify(value)}`);
+    throw invalidParameter(`Entries must be a list of objects. Received ${quoteClientInput(value)}`);
   }
   if (value.length > 10) {
     throw new SqsError('TooManyEntriesInBatchRequest', `Maximum number of entries per request are 10. You have sent ${value.length}.`);
@@ -219,7 +220,7 @@ function entries(input: Json): Json[] {
   for (const entry of value as Json[]) {
     const id = requiredString(entry, 'Id');
     if (!BATCH_ENTRY_ID.test(id)) {
-      throw new SqsError('InvalidBatchEntryId', `A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long. Received ${JSON.stringify(id)}`);
+      throw new SqsError('InvalidBatchEntryId', `A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long. Received ${quoteClientInput(id)}`);
     }
     if (ids.has(id)) throw new SqsError('BatchEntryIdsNotDistinct', `Id ${id} repeated.`);
     ids.add(id);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { invalidParameter, queueDoesNotExist, SqsError } from './errors';
 import { md5OfBody, md5OfMessageAttributes, type MessageAttributes } from './md5';
+import { quoteClientInput } from '../../contracts/client-input';
 
 /** Queue attributes a client may set, with their defaults (the AWS defaults). */
 const SETTABLE_DEFAULTS: Readonly<Record<string, string | undefined>> = {
@@ -83,7 +84,7 @@ export interface ReceivedMessage {
   readonly MD5OfMessageAttributes?: string;
 }
 
-interface StoredMessage {
+export interface StoredMessage {
   readonly messageId: string;
   readonly body: string;
   readonly md5OfBody: string;
@@ -121,11 +122,31 @@ export interface SqsSnapshot {
   }>;
 }
 
+/**
+ * One change to the store, as the journal records it. Each is the effect of an operation, not the
+ * operation, so replaying a journal gives the same state: a redrive is a delete plus a send.
+ * Receives are not recorded: after a restart a received message is visible again (at least once).
+ */
+export type SqsJournalEntry =
+  | { op: 'createQueue'; name: string; createdAt: number; attributes: Record<string, string>; tags: Record<string, string> }
+  | { op: 'deleteQueue'; name: string }
+  | { op: 'queueSettings'; name: string; modifiedAt: number; attributes: Record<string, string>; tags: Record<string, string> }
+  | { op: 'purge'; name: string }
+  | { op: 'send'; queue: string; message: StoredMessage }
+  | { op: 'delete'; queue: string; messageId: string };
+
+/** Receives every change before it is applied; a write it throws on is not applied (nor acknowledged). */
+export interface SqsJournal {
+  append(entry: SqsJournalEntry): void;
+}
+
 export interface SqsStoreOptions {
   /** @default 'us-east-1' */
   readonly region?: string;
   /** @default '000000000000' */
   readonly accountId?: string;
+  /** Where changes are recorded before they are applied (and acknowledged). @default - none, in memory only */
+  readonly journal?: SqsJournal;
 }
 
 /**
@@ -137,10 +158,61 @@ export class SqsStore {
   readonly accountId: string;
   private readonly queues = new Map<string, Queue>();
   private closed = false;
+  private readonly journal: SqsJournal | undefined;
 
   constructor(options: SqsStoreOptions = {}) {
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '000000000000';
+    this.journal = options.journal;
+  }
+
+  /** Applies a journal entry (when replaying a journal); nothing is recorded. */
+  apply(entry: SqsJournalEntry): void {
+    switch (entry.op) {
+      case 'createQueue':
+        if (this.queues.has(entry.name)) return;
+        this.queues.set(entry.name, {
+          name: entry.name,
+          createdAt: entry.createdAt,
+          modifiedAt: entry.createdAt,
+          attributes: new Map(Object.entries(entry.attributes)),
+          tags: new Map(Object.entries(entry.tags)),
+          messages: new Map(),
+          waiters: new Set(),
+        });
+        return;
+      case 'deleteQueue':
+        this.queues.delete(entry.name);
+        return;
+      case 'queueSettings': {
+        const queue = this.queues.get(entry.name);
+        if (queue === undefined) return;
+        queue.modifiedAt = entry.modifiedAt;
+        queue.attributes.clear();
+        for (const [key, value] of Object.entries(entry.attributes)) queue.attributes.set(key, value);
+        queue.tags.clear();
+        for (const [key, value] of Object.entries(entry.tags)) queue.tags.set(key, value);
+        return;
+      }
+      case 'purge':
+        this.queues.get(entry.name)?.messages.clear();
+        return;
+      case 'send':
+        this.queues.get(entry.queue)?.messages.set(entry.message.messageId, { ...entry.message });
+        return;
+      case 'delete':
+        this.queues.get(entry.queue)?.messages.delete(entry.messageId);
+        return;
+    }
+  }
+
+  private record(entry: SqsJournalEntry): void {
+    this.journal?.append(entry);
+  }
+
+  /** Records a queue's attributes and tags as they are after a change. */
+  private recordSettings(queue: Queue, attributes: Map<string, string>, tags: Map<string, string>, modifiedAt: number): void {
+    this.record({ op: 'queueSettings', name: queue.name, modifiedAt, attributes: Object.fromEntries(attributes), tags: Object.fromEntries(tags) });
   }
 
   queueArn(name: string): string {
@@ -155,12 +227,12 @@ export class SqsStore {
     if (name.endsWith('.fifo') || attributes.FifoQueue === 'true') {
       throw new SqsError(
         'UnsupportedOperation',
-        `FIFO queues are not supported by the local SQS stand-in. Received queue name ${name}`,
+        `FIFO queues are not supported by the local SQS stand-in. Received queue name ${quoteClientInput(name)}`,
       );
     }
     if (!QUEUE_NAME.test(name)) {
       throw invalidParameter(
-        `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length. Received queue name ${JSON.stringify(name)}`,
+        `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length. Received queue name ${quoteClientInput(name)}`,
       );
     }
     const validated = validateQueueAttributes(attributes);
@@ -190,6 +262,7 @@ export class SqsStore {
       if (value !== undefined) queue.attributes.set(key, value);
     }
     for (const [key, value] of Object.entries(validated)) queue.attributes.set(key, value);
+    this.record({ op: 'createQueue', name, createdAt: now, attributes: Object.fromEntries(queue.attributes), tags: Object.fromEntries(queue.tags) });
     this.queues.set(name, queue);
   }
 
@@ -204,12 +277,15 @@ export class SqsStore {
 
   deleteQueue(name: string): void {
     const queue = this.queue(name);
+    this.record({ op: 'deleteQueue', name });
     this.queues.delete(name);
     wake(queue);
   }
 
   purgeQueue(name: string): void {
-    this.queue(name).messages.clear();
+    const queue = this.queue(name);
+    this.record({ op: 'purge', name });
+    queue.messages.clear();
   }
 
   getQueueAttributes(name: string, requested: readonly string[] = []): Record<string, string> {
@@ -240,20 +316,30 @@ export class SqsStore {
 
   setQueueAttributes(name: string, attributes: Readonly<Record<string, string>>): void {
     const queue = this.queue(name);
+    const changed = new Map(queue.attributes);
     for (const [key, value] of Object.entries(validateQueueAttributes(attributes))) {
-      if (value === '') queue.attributes.delete(key);
-      else queue.attributes.set(key, value);
+      if (value === '') changed.delete(key);
+      else changed.set(key, value);
     }
-    queue.modifiedAt = Date.now();
+    const modifiedAt = Date.now();
+    this.recordSettings(queue, changed, queue.tags, modifiedAt);
+    queue.attributes.clear();
+    for (const [key, value] of changed) queue.attributes.set(key, value);
+    queue.modifiedAt = modifiedAt;
   }
 
   tagQueue(name: string, tags: Readonly<Record<string, string>>): void {
     const queue = this.queue(name);
+    const changed = new Map([...queue.tags, ...Object.entries(tags)]);
+    this.recordSettings(queue, queue.attributes, changed, queue.modifiedAt);
     for (const [key, value] of Object.entries(tags)) queue.tags.set(key, value);
   }
 
   untagQueue(name: string, keys: readonly string[]): void {
     const queue = this.queue(name);
+    const changed = new Map(queue.tags);
+    for (const key of keys) changed.delete(key);
+    this.recordSettings(queue, queue.attributes, changed, queue.modifiedAt);
     for (const key of keys) queue.tags.delete(key);
   }
 
@@ -301,6 +387,7 @@ export class SqsStore {
       firstReceivedAt: undefined,
       receiptHandle: undefined,
     };
+    this.record({ op: 'send', queue: name, message });
     queue.messages.set(message.messageId, message);
     wake(queue);
     return {
@@ -345,7 +432,10 @@ export class SqsStore {
     const messageId = parseReceiptHandle(receiptHandle);
     const message = queue.messages.get(messageId);
     // A stale handle (the message was received again since) succeeds without deleting, as in SQS.
-    if (message?.receiptHandle === receiptHandle) queue.messages.delete(messageId);
+    if (message?.receiptHandle === receiptHandle) {
+      this.record({ op: 'delete', queue: name, messageId });
+      queue.messages.delete(messageId);
+    }
   }
 
   changeMessageVisibility(name: string, receiptHandle: string, visibilityTimeout: number): void {
@@ -355,7 +445,7 @@ export class SqsStore {
     const message = queue.messages.get(messageId);
     const now = Date.now();
     if (!message || message.receiptHandle !== receiptHandle) {
-      throw new SqsError('ReceiptHandleIsInvalid', `The receipt handle has expired or the message was deleted: ${receiptHandle}`);
+      throw new SqsError('ReceiptHandleIsInvalid', `The receipt handle has expired or the message was deleted: ${quoteClientInput(receiptHandle, 200)}`);
     }
     if (message.visibleAt <= now) {
       throw new SqsError('MessageNotInflight', `Message ${messageId} is not in flight.`);
@@ -429,18 +519,17 @@ export class SqsStore {
     for (const message of queue.messages.values()) {
       if (message.visibleAt > now) continue;
       if (now - message.sentAt > retentionMs) {
+        this.record({ op: 'delete', queue: queue.name, messageId: message.messageId });
         queue.messages.delete(message.messageId);
         continue;
       }
       if (redrive && message.receiveCount >= redrive.maxReceiveCount) {
+        const moved: StoredMessage = { ...message, visibleAt: now, receiveCount: 0, firstReceivedAt: undefined, receiptHandle: undefined };
+        // Sent to the dead-letter queue first: a crash between the two leaves it in both (at least once), never in neither.
+        this.record({ op: 'send', queue: redrive.queue.name, message: moved });
+        this.record({ op: 'delete', queue: queue.name, messageId: message.messageId });
         queue.messages.delete(message.messageId);
-        redrive.queue.messages.set(message.messageId, {
-          ...message,
-          visibleAt: now,
-          receiveCount: 0,
-          firstReceivedAt: undefined,
-          receiptHandle: undefined,
-        });
+        redrive.queue.messages.set(message.messageId, moved);
         wake(redrive.queue);
         continue;
       }
@@ -505,7 +594,7 @@ function validateQueueAttributes(attributes: Readonly<Record<string, string>>): 
     if (range && !(/^\d+$/.test(value) && Number(value) >= range[0] && Number(value) <= range[1])) {
       throw new SqsError(
         'InvalidAttributeValue',
-        `Invalid value for the parameter ${key}. Received ${JSON.stringify(value)}; expected an integer from ${range[0]} to ${range[1]}`,
+        `Invalid value for the parameter ${key}. Received ${quoteClientInput(value)}; expected an integer from ${range[0]} to ${range[1]}`,
       );
     }
     if (key === 'RedrivePolicy' && value !== '') parseRedrivePolicy(value);
@@ -531,7 +620,7 @@ function parseRedrivePolicy(value: string): { deadLetterTargetArn: string; maxRe
   ) {
     throw new SqsError(
       'InvalidAttributeValue',
-      `Invalid value for the parameter RedrivePolicy: expected {"deadLetterTargetArn": "<arn>", "maxReceiveCount": 1..1000}. Received ${value}`,
+      `Invalid value for the parameter RedrivePolicy: expected {"deadLetterTargetArn": "<arn>", "maxReceiveCount": 1..1000}. Received ${quoteClientInput(value)}`,
     );
   }
   return { deadLetterTargetArn: policy.deadLetterTargetArn, maxReceiveCount };
@@ -548,7 +637,7 @@ function validateMessageAttributes(attributes: MessageAttributes | undefined): v
     const type = value?.DataType ?? '';
     const base = type.split('.')[0];
     if (!value || (base !== 'String' && base !== 'Number' && base !== 'Binary')) {
-      throw invalidParameter(`The type of message (user) attribute '${name}' is invalid. Received ${JSON.stringify(type)}`);
+      throw invalidParameter(`The type of message (user) attribute '${name}' is invalid. Received ${quoteClientInput(type)}`);
     }
     if (base === 'Binary' ? !value.BinaryValue : !value.StringValue) {
       throw invalidParameter(`Message (user) attribute '${name}' must contain a non-empty value of type '${base}'.`);
@@ -596,7 +685,7 @@ function parseReceiptHandle(receiptHandle: string): string {
   const decoded = Buffer.from(receiptHandle, 'base64url').toString('utf8');
   const messageId = decoded.split('#')[0] ?? '';
   if (!/^[0-9a-f-]{36}$/.test(messageId) || !decoded.includes('#')) {
-    throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${receiptHandle}" is not a valid receipt handle.`);
+    throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle ${quoteClientInput(receiptHandle, 200)} is not a valid receipt handle.`);
   }
   return messageId;
 }

@@ -409,6 +409,49 @@ describe.skipIf(!java.available)(titled('provisionStack with the synthesized Wat
   });
 });
 
+describe.skipIf(!java.available)(titled('provisioning again (a restart with --persist) reconciles', java), () => {
+  it('keeps every stream, table, queue and bucket the first run created, and keeps the mapping ids', async () => {
+    // Act: the same template, against the emulators the first provisioning filled
+    const again = await provisionStack({ template, stackName: STACK_NAME, assemblyDirectory: join(directory, 'cdk.out'), edgeUrl: services.edgeUrl });
+
+    // Assess
+    expect(stack.reconciled.size).toBeGreaterThan(0);
+    expect([...stack.reconciled.values()].every((outcome) => outcome.action === 'created')).toBe(true);
+    expect(Object.fromEntries(again.reconciled)).toStrictEqual(Object.fromEntries([...stack.reconciled.keys()].map((id) => [id, { action: 'kept' }])));
+    expect(again.eventSourceMappings.map((mapping) => mapping.uuid)).toStrictEqual(stack.eventSourceMappings.map((mapping) => mapping.uuid));
+    expect(again.outputs.ClicksStreamName).toBe(stack.outputs.ClicksStreamName);
+  });
+
+  it('updates what can change in place, and reports what cannot, naming it', async () => {
+    // Prepare: a template whose queue timeout and table key changed since the first run
+    const first: CfnTemplate = {
+      Resources: {
+        Jobs: { Type: 'AWS::SQS::Queue', Properties: { QueueName: 'reconciled-jobs', VisibilityTimeout: 30 } },
+        Items: {
+          Type: 'AWS::DynamoDB::Table',
+          Properties: { TableName: 'reconciled-items', KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }] },
+        },
+      },
+    };
+    const changed: CfnTemplate = structuredClone(first);
+    changed.Resources.Jobs!.Properties!.VisibilityTimeout = 90;
+    changed.Resources.Items!.Properties!.KeySchema = [{ AttributeName: 'pk', KeyType: 'HASH' }];
+    changed.Resources.Items!.Properties!.AttributeDefinitions = [{ AttributeName: 'pk', AttributeType: 'S' }];
+    const lines: string[] = [];
+    await provisionStack({ template: first, stackName: 'Reconciled', assemblyDirectory: directory, edgeUrl: services.edgeUrl });
+
+    // Act
+    const again = await provisionStack({ template: changed, stackName: 'Reconciled', assemblyDirectory: directory, edgeUrl: services.edgeUrl, log: (line) => lines.push(line) });
+
+    // Assess
+    expect(again.reconciled.get('Jobs')).toStrictEqual({ action: 'updated', detail: 'set VisibilityTimeout as declared' });
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: 'reconciled-jobs' }));
+    expect((await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['VisibilityTimeout'] }))).Attributes?.VisibilityTimeout).toBe('90');
+    expect(again.reconciled.get('Items')).toStrictEqual({ action: 'differs', detail: expect.stringContaining('key schema [["id","HASH"]], declared [["pk","HASH"]]') });
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}! Items differs from the template: key schema .* start without --persist, or delete the persisted folder/));
+  });
+});
+
 describe.skipIf(!java.available)(titled('provisionStack with hand-made templates', java), () => {
   const queue = (properties: Record<string, unknown> = {}): CfnResource => ({ Type: 'AWS::SQS::Queue', Properties: properties });
 

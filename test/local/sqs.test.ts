@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -305,18 +305,17 @@ describe('SQS stand-in', () => {
 });
 
 describe('SQS stand-in persistence', () => {
-  it('keeps queues and messages across a restart with persistFile', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'watershed-sqs-test-'));
-    const persistFile = join(dir, 'sqs.json');
+  it('keeps queues and messages across a clean restart with persistDirectory', async () => {
+    const persistDirectory = await mkdtemp(join(tmpdir(), 'watershed-sqs-test-'));
     try {
-      const first = await startSqs({ persistFile });
+      const first = await startSqs({ persistDirectory });
       const firstClient = clientFor(first.endpoint);
       const { QueueUrl } = await firstClient.send(new CreateQueueCommand({ QueueName: 'kept' }));
       await firstClient.send(new SendMessageCommand({ QueueUrl, MessageBody: 'survives' }));
       firstClient.destroy();
       await first.stop();
 
-      const second = await startSqs({ persistFile });
+      const second = await startSqs({ persistDirectory });
       const secondClient = clientFor(second.endpoint);
       try {
         const received = await secondClient.send(new ReceiveMessageCommand({ QueueUrl: `http://any/000000000000/kept` }));
@@ -326,7 +325,44 @@ describe('SQS stand-in persistence', () => {
         await second.stop();
       }
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await rm(persistDirectory, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps every acknowledged send and delete when the process dies without stopping (kill -9), and drops a torn last line', async () => {
+    // Prepare: a stand-in that is never stopped, as after kill -9: only what it journaled remains
+    const persistDirectory = await mkdtemp(join(tmpdir(), 'watershed-sqs-crash-'));
+    const crashed = await startSqs({ persistDirectory });
+    const client = clientFor(crashed.endpoint);
+    let second: SqsServer | undefined;
+    try {
+      const { QueueUrl } = await client.send(new CreateQueueCommand({ QueueName: 'dead-letters', Attributes: { VisibilityTimeout: '5' } }));
+      for (const body of ['one', 'two', 'three']) await client.send(new SendMessageCommand({ QueueUrl, MessageBody: body }));
+      const { Messages = [] } = await client.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
+      const two = Messages.find((message) => message.Body === 'two')!;
+      await client.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: two.ReceiptHandle! }));
+      // A write cut off in the middle by the crash: never acknowledged, so never applied.
+      const journal = (await readdir(persistDirectory)).find((file) => file.startsWith('journal-'))!;
+      await appendFile(join(persistDirectory, journal), '{"op":"send","queue":"dead-letters","mess');
+
+      // Act
+      second = await startSqs({ persistDirectory });
+
+      // Assess: received-but-not-deleted messages are visible again (at least once), the deleted one is gone
+      const secondClient = clientFor(second.endpoint);
+      try {
+        const attributes = await secondClient.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['VisibilityTimeout'] }));
+        expect(attributes.Attributes?.VisibilityTimeout).toBe('5');
+        const again = await secondClient.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
+        expect(again.Messages?.map((message) => message.Body).sort()).toStrictEqual(['one', 'three']);
+      } finally {
+        secondClient.destroy();
+      }
+    } finally {
+      client.destroy();
+      await crashed.stop();
+      await second?.stop();
+      await rm(persistDirectory, { recursive: true, force: true });
     }
   });
 });

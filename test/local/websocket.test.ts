@@ -408,6 +408,23 @@ describe('messages', () => {
     expect(message.event.isBase64Encoded).toBe(isBase64Encoded);
   });
 
+  it.each(['$disconnect', '$connect'])('routes a client frame naming %s to $default, never to the connection route itself', async (action) => {
+    // Prepare
+    const { ws, connectionId } = await open();
+    const before = invocations.length;
+
+    // Act
+    ws.send(JSON.stringify({ action }));
+    const message = await invocationOf('$default', before);
+    await gateway.settle();
+
+    // Assess: only $default ran, and the connection is still open and known
+    expect(message.event.body).toBe(JSON.stringify({ action }));
+    expect(invocations.slice(before).map((call) => call.event.requestContext.routeKey)).toStrictEqual(['$default']);
+    expect(ws.readyState).toBe(ws.OPEN);
+    expect(gateway.connections().map((connection) => connection.connectionId)).toContain(connectionId);
+  });
+
   it("sends a two-way route's response body back, and drops the body of a route without a route response", async () => {
     // Prepare
     const { ws, inbox } = await open();

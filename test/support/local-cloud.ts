@@ -33,12 +33,19 @@ export async function startTestCloud(options: { clicksShards?: number } = {}): P
  * (README, "The window table").
  */
 export async function windowCounts(cloud: LocalCloud, attribute: 'count' | 'lateCount' = 'count'): Promise<Map<string, number>> {
-  const client = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(cloud.edgeUrl)));
+  const tableName = cloud.outputs.ClickWindowsTableName;
+  if (tableName === undefined) throw new Error('the template has no ClickWindowsTableName output');
+  return windowCountsAt(cloud.edgeUrl, tableName, attribute);
+}
+
+/** {@link windowCounts} for a local cloud this process did not start (the CLI in a child process). */
+export async function windowCountsAt(edgeUrl: string, tableName: string, attribute: 'count' | 'lateCount' = 'count'): Promise<Map<string, number>> {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(edgeUrl)));
   const partials: ShardPartialItem[] = [];
   try {
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await client.send(new ScanCommand({ TableName: cloud.outputs.ClickWindowsTableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
+      const page = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
       for (const raw of page.Items ?? []) {
         if (raw.pk === SHARDS_PARTITION) ShardProgressItem.parse(raw);
         else if (String(raw.sk).startsWith(PARTIAL_SORT_KEY_PREFIX)) partials.push(ShardPartialItem.parse(raw));

@@ -136,6 +136,7 @@ describe('$default: invalid messages', () => {
     ['another protocol version', '{"v":2,"type":"subscribe"}', 'Unsupported protocol version 2; this server speaks version 1'],
     ['a JSON array', '[1,2]', 'Unknown message; expected {"v":1,"type":"subscribe"} or {"v":1,"type":"ping"}'],
     ['no version', '{"type":"subscribe"}', 'Missing protocol version "v"; expected {"v":1,"type":"subscribe"} or {"v":1,"type":"ping"}'],
+    ['a 100 KB version', `{"v":"${'x'.repeat(100_000)}","type":"subscribe"}`, `Unsupported protocol version "${'x'.repeat(63)}... (100002 characters); this server speaks version 1`],
   ])('answers %s with a degraded health message that says what was expected', async (_name, body, detail) => {
     // Prepare
     const { deps, spies } = dependencies();

@@ -1,4 +1,5 @@
 import { ClientMessage, PROTOCOL_VERSION } from '../../../contracts/dashboard';
+import { quoteClientInput } from '../../../contracts/client-input';
 
 export type ClientMessageResult =
   | { readonly ok: true; readonly message: ClientMessage }
@@ -28,7 +29,7 @@ export function parseClientMessage(body: string | null | undefined): ClientMessa
   const version = (json as { v?: unknown }).v;
   if (version === undefined) return { ok: false, reason: `Missing protocol version "v"; expected ${EXPECTED}` };
   if (version !== PROTOCOL_VERSION) {
-    return { ok: false, reason: `Unsupported protocol version ${JSON.stringify(version)}; this server speaks version ${PROTOCOL_VERSION}` };
+    return { ok: false, reason: `Unsupported protocol version ${quoteClientInput(version)}; this server speaks version ${PROTOCOL_VERSION}` };
   }
   return { ok: false, reason: `Unknown message; expected ${EXPECTED}` };
 }
