@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud, type LocalCloud } from './cloud';
 import { runClickSimulator } from '../simulator/run';
+import { shortShardName } from './telemetry/shards';
 import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
 
 export const START_HELP = `Usage: npm start [-- options]
@@ -115,7 +116,8 @@ export class StatusLine {
   render(): string {
     const now = Date.now();
     // Events in: the Kinesis mappings; the DynamoDB Streams mappings carry window changes to the dashboard.
-    const shards = this.cloud.eventSources.filter((source) => source.kind === 'kinesis').flatMap((source) => source.progress());
+    // The same samples GET <edge>/_watershed/metrics serves (local/telemetry).
+    const shards = this.cloud.telemetry.shards(now).filter((shard) => shard.source === 'kinesis');
     const read = shards.reduce((sum, shard) => sum + shard.recordsRead, 0);
     const windows = this.cloud.metrics.sum('WindowWrites');
     const seconds = Math.max(0.001, (now - this.last.at) / 1000);
@@ -125,7 +127,7 @@ export class StatusLine {
     // Shards closed by a split or a merge and read to their end have nothing left to lag behind.
     const lag = shards
       .filter((shard) => !shard.finished)
-      .map((shard) => `${shard.shardId.replace(/^shardId-0*(?=\d)/, 'shard ')} ${shard.millisBehindLatest} ms, ${shard.recordsRead - shard.recordsDelivered} queued`)
+      .map((shard) => `${shortShardName(shard.shard)} ${shard.iteratorAgeMs} ms, ${shard.queuedRecords} queued`)
       .join('; ');
     const m = this.cloud.metrics;
     return [

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StatusLine } from '../../local/cli';
 import type { LocalCloud } from '../../local/cloud';
 import type { ShardProgress } from '../../local/lambda/kinesis-event-source';
+import { shardSample, type MappingView } from '../../local/telemetry/shards';
 
 function shardFactory(index: number, overrides: Partial<ShardProgress> = {}): ShardProgress {
   return {
@@ -13,6 +14,9 @@ function shardFactory(index: number, overrides: Partial<ShardProgress> = {}): Sh
     functionErrors: 0,
     partialFailures: 0,
     discardedBatches: 0,
+    retries: 0,
+    bisections: 0,
+    recordsToDestination: 0,
     finished: false,
     ...overrides,
   };
@@ -20,8 +24,13 @@ function shardFactory(index: number, overrides: Partial<ShardProgress> = {}): Sh
 
 /** Just what the status line reads of a running local cloud. */
 function cloudFactory(shards: ShardProgress[]): LocalCloud {
+  const mapping: MappingView = {
+    kind: 'kinesis',
+    spec: { logicalId: 'AggregatorMapping', functionName: 'Aggregator', eventSourceArn: 'arn:aws:kinesis:us-east-1:000000000000:stream/clicks' },
+    progress: () => shards,
+  };
   return {
-    eventSources: [{ kind: 'kinesis', progress: () => shards }],
+    telemetry: { shards: (nowMs: number) => shards.map((shard) => shardSample(mapping, shard, nowMs)) },
     metrics: { sum: () => 0 },
     webSocket: { connections: () => [] },
   } as unknown as LocalCloud;
