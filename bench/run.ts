@@ -2,10 +2,12 @@ import { benchCore } from './core';
 import { benchDashboard } from './dashboard';
 import { benchEndToEnd } from './e2e';
 import { benchWrites } from './writes';
+import { benchFraudCore, benchFraudLatency, benchFraudQuality } from './fraud';
+import { formatReport } from '../fraud/cli';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
 import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
 
-const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard ...] [--seconds N] [--rate N] [--clients N]
+const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud ...] [--seconds N] [--rate N] [--clients N]
 
 Runs the benchmarks and prints a table (default: all four).
   core     aggregator core throughput as a ratio to a bare JSON.parse loop over the same payloads
@@ -15,7 +17,10 @@ Runs the benchmarks and prints a table (default: all four).
            for --seconds (default 30), then the drain rate of a burst
   dashboard  local cloud + headless Chromium (/usr/bin/chromium): p50/p99 latency from putting a
            click to the dashboard showing it (one click every 200 ms for --seconds), then the
-           time until all of --clients (default 1000) open WebSocket connections get an update`;
+           time until all of --clients (default 1000) open WebSocket connections get an update
+  fraud    scorer core orders/s against bare JSON.parse; model quality on 50,000 labelled simulated
+           orders (seed 1) at the default configuration; local cloud p50/p99 from order put to
+           decision readable at --rate (default 200) for --seconds (default 30)`;
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -35,7 +40,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const sections = argv.filter((arg, index) => !arg.startsWith('--') && !argv[index - 1]?.startsWith('--'));
   const run = (name: string) => sections.length === 0 || sections.includes(name);
-  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
+  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'fraud'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
 
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   if (run('core')) {
@@ -106,6 +111,26 @@ async function main(argv: string[]): Promise<void> {
       `max ${fixed(broadcast.maxMs)} ms`,
       `first client p50 ${fixed(broadcast.firstReceivedP50Ms)} ms; ${fixed(broadcast.clients)} clients connected and subscribed in ${fixed(broadcast.connectMs / 1000, 1)} s`,
     ]));
+  }
+  if (run('fraud')) {
+    console.error('fraud: scorer core, 20,000 orders, 7 alternating rounds...');
+    const core = benchFraudCore();
+    console.log('### Fraud scorer core throughput');
+    console.log(row(['loop', 'orders/s (median)']));
+    console.log(row(['---', '---:']));
+    console.log(row(['bare JSON.parse of the payloads', fixed(core.jsonParsePerSecond)]));
+    console.log(row(['core: base64 + JSON.parse + validate + features + score + reasons + profile folds + commit plan', fixed(core.corePerSecond)]));
+    console.log(row(['**ratio core / JSON.parse**', `**${fixed(core.ratio, 3)}**`]));
+    console.log();
+    console.error('fraud: model quality, 50,000 labelled orders (seed 1)...');
+    console.log('### Fraud model quality (default configuration, seed 1)');
+    console.log(formatReport(benchFraudQuality()));
+    console.log();
+    const latency = await benchFraudLatency({ rate: option('rate', 200), seconds: option('seconds', 30), log: (line) => console.error(line) });
+    console.log('### Fraud: order put -> decision readable, local cloud');
+    console.log(row(['target rate', 'orders', 'decided', 'p50', 'p99 (target < 1 s)', 'max']));
+    console.log(row(['---:', '---:', '---:', '---:', '---:', '---:']));
+    console.log(row([`${fixed(latency.targetRate)}/s`, fixed(latency.sent), fixed(latency.decided), `${fixed(latency.p50Ms)} ms`, `${fixed(latency.p99Ms)} ms`, `${fixed(latency.maxMs)} ms`]));
   }
 }
 

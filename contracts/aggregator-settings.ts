@@ -46,16 +46,32 @@ export class ConfigurationError extends Error {
 
 /** Fails fast and names every missing or invalid variable. */
 export function aggregatorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AggregatorSettings {
+  return settingsFromVariables(AggregatorSettings, AggregatorEnv, 'aggregator', env);
+}
+
+/**
+ * Reads each key of `schema` from its environment variable in `variables`. Fails fast and names
+ * every missing or invalid variable, so a misconfigured function fails at cold start.
+ */
+export function settingsFromVariables<S extends z.ZodObject>(
+  schema: S,
+  variables: Readonly<Record<string, string>>,
+  what: string,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
   const raw = Object.fromEntries(
-    Object.entries(AggregatorEnv).map(([key, variable]) => [key, env[variable] === '' ? undefined : env[variable]]),
+    Object.keys(schema.shape).map((key) => {
+      const variable = variables[key];
+      return [key, variable === undefined || env[variable] === '' ? undefined : env[variable]];
+    }),
   );
-  const parsed = AggregatorSettings.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0]) as keyof typeof AggregatorEnv;
-      return `${AggregatorEnv[key] ?? key}: ${issue.message}`;
+      const key = String(issue.path[0]);
+      return `${variables[key] ?? key}: ${issue.message}`;
     });
-    throw new ConfigurationError(`Invalid aggregator configuration: ${problems.join('; ')}`);
+    throw new ConfigurationError(`Invalid ${what} configuration: ${problems.join('; ')}`);
   }
   return parsed.data;
 }

@@ -30,18 +30,38 @@ export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
 /** Windows that changed, coalesced per broadcaster batch. */
 export const WindowsMessage = z.object({ ...envelope, type: z.literal('windows'), windows: z.array(WindowCount) });
 export type WindowsMessage = z.infer<typeof WindowsMessage>;
-/** A flagged order from the fraud pipeline (later issue); defined now so clients ignore it gracefully. */
+/** A REVIEW or BLOCK decision of the fraud scorer (contracts/fraud.ts), as analysts see it live. */
 export const AlertMessage = z.object({
   ...envelope,
   type: z.literal('alert'),
-  alert: z.object({ orderId: z.string(), userId: z.string(), score: z.number(), reasons: z.array(z.string()), at: z.iso.datetime() }),
+  alert: z.object({
+    orderId: z.string(),
+    userId: z.string(),
+    score: z.number(),
+    /** One line per reason, largest contribution first, e.g. "IP address used by 6 other users in the last hour (+6.60)". */
+    reasons: z.array(z.string()),
+    /** When the decision was made. */
+    at: z.iso.datetime(),
+    /** Optional so that protocol-v1 messages from before the fraud pipeline still parse; the scorer always sends them. */
+    decision: z.enum(['REVIEW', 'BLOCK']).optional(),
+    amount: z.number().optional(),
+    currency: z.string().optional(),
+    modelVersion: z.string().optional(),
+  }),
 });
 export type AlertMessage = z.infer<typeof AlertMessage>;
+/** Fraud decisions by outcome, per broadcaster batch: the dashboard sums them into decision rates. */
+export const DecisionCountsMessage = z.object({
+  ...envelope,
+  type: z.literal('decisions'),
+  counts: z.object({ ALLOW: z.number().int().nonnegative(), REVIEW: z.number().int().nonnegative(), BLOCK: z.number().int().nonnegative() }),
+});
+export type DecisionCountsMessage = z.infer<typeof DecisionCountsMessage>;
 /** Liveness and throughput from the server side. */
 export const HealthMessage = z.object({ ...envelope, type: z.literal('health'), status: z.enum(['ok', 'degraded']), detail: z.string().optional() });
 export type HealthMessage = z.infer<typeof HealthMessage>;
 
-export const ServerMessage = z.discriminatedUnion('type', [SnapshotMessage, WindowsMessage, AlertMessage, HealthMessage]);
+export const ServerMessage = z.discriminatedUnion('type', [SnapshotMessage, WindowsMessage, AlertMessage, DecisionCountsMessage, HealthMessage]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 /** What a client sends on the $default route. */

@@ -438,7 +438,7 @@ export class ClickstreamPipeline extends Construct {
 }
 
 /** An SQS sink: SQS-managed encryption, TLS only, the maximum 14 days to inspect and replay. */
-function sinkQueue(scope: Construct, id: string, removalPolicy: RemovalPolicy): sqs.Queue {
+export function sinkQueue(scope: Construct, id: string, removalPolicy: RemovalPolicy): sqs.Queue {
   return new sqs.Queue(scope, id, {
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
@@ -447,7 +447,7 @@ function sinkQueue(scope: Construct, id: string, removalPolicy: RemovalPolicy): 
   });
 }
 
-function queueDepthAlarm(scope: Construct, id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
+export function queueDepthAlarm(scope: Construct, id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
   return new cloudwatch.Alarm(scope, id, {
     alarmDescription: description,
     metric: queue.metricApproximateNumberOfMessagesVisible({
@@ -517,14 +517,14 @@ function describeRange(min: number, max: number | undefined, unit: string): stri
   return max === undefined ? `at least ${min}${unit}` : `between ${min} and ${max}${unit}`;
 }
 
-function checkInteger(name: string, value: number | undefined, min: number, max?: number): void {
+export function checkInteger(name: string, value: number | undefined, min: number, max?: number): void {
   if (value === undefined || Token.isUnresolved(value)) return;
   if (!Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
     throw new Error(`${name} must be an integer ${describeRange(min, max, '')}. Received ${value}`);
   }
 }
 
-function checkSeconds(name: string, value: Duration | undefined, min: number, max?: number): void {
+export function checkSeconds(name: string, value: Duration | undefined, min: number, max?: number): void {
   if (value === undefined || value.isUnresolved()) return;
   const seconds = value.toSeconds({ integral: false });
   if (!Number.isInteger(seconds) || seconds < min || (max !== undefined && seconds > max)) {

@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
+import { FraudPipeline, type FraudPipelineProps } from './fraud-pipeline';
 import { LiveDashboard, type LiveDashboardProps } from './live-dashboard';
 
 export interface WatershedStackProps extends StackProps {
@@ -18,6 +19,12 @@ export interface WatershedStackProps extends StackProps {
    * @default - the LiveDashboard defaults
    */
   readonly liveDashboard?: Omit<LiveDashboardProps, 'windowTable' | 'allowedLateness'>;
+
+  /**
+   * Settings of the fraud pipeline. Its alerts always go to the live dashboard.
+   * @default - the FraudPipeline defaults
+   */
+  readonly fraud?: Omit<FraudPipelineProps, 'dashboard'>;
 }
 
 /**
@@ -27,6 +34,7 @@ export interface WatershedStackProps extends StackProps {
 export class WatershedStack extends Stack {
   public readonly clickstream: ClickstreamPipeline;
   public readonly liveDashboard: LiveDashboard;
+  public readonly fraud: FraudPipeline;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
@@ -90,7 +98,51 @@ export class WatershedStack extends Stack {
       value: live.connectionsTable.tableName,
     });
 
+    this.fraud = new FraudPipeline(this, 'Fraud', {
+      ...props.fraud,
+      dashboard: { connectionsTable: live.connectionsTable, stage: live.stage },
+    });
+    this.addFraudOutputs();
+
     this.dashboard = this.createDashboard();
+    this.addFraudWidgets();
+  }
+
+  private addFraudOutputs(): void {
+    const fraud = this.fraud;
+    new CfnOutput(this, 'OrdersStreamName', { description: 'Kinesis stream producers write orders to (partition key: userId)', value: fraud.ordersStream.streamName });
+    new CfnOutput(this, 'OrdersStreamArn', { value: fraud.ordersStream.streamArn });
+    new CfnOutput(this, 'DecisionsTableName', { description: 'One fraud decision per orderId, with score, reasons and modelVersion', value: fraud.decisionsTable.tableName });
+    new CfnOutput(this, 'ProfilesTableName', { description: 'One spending profile per userId (orderCount, Welford mean and variance, windows)', value: fraud.profilesTable.tableName });
+    new CfnOutput(this, 'ScorerStateTableName', { description: 'Scorer checkpoints and per-shard IP activity', value: fraud.stateTable.tableName });
+    new CfnOutput(this, 'FraudConfigTableName', { description: 'Scoring configuration versions and the active/shadow pointer', value: fraud.configTable.tableName });
+    new CfnOutput(this, 'OrdersDeadLetterQueueUrl', { description: 'Invalid orders with their reason', value: fraud.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'OrdersFailedBatchQueueUrl', { description: 'Order and alert stream ranges the mappings gave up on', value: fraud.failedBatchQueue.queueUrl });
+  }
+
+  private addFraudWidgets(): void {
+    const fraud = this.fraud;
+    const minute = Duration.minutes(1);
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: 'Fraud alarms', alarms: Object.values(fraud.alarms), width: 6, height: 6 }),
+      new cloudwatch.GraphWidget({
+        title: 'Fraud decisions/min',
+        left: [fraud.metricDecisions('ALLOW'), fraud.metricDecisions('REVIEW'), fraud.metricDecisions('BLOCK')],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Fraud: order arrival -> decision (ms)',
+        left: [fraud.metricDecisionLatency({ statistic: cloudwatch.Stats.p(50) }), fraud.metricDecisionLatency()],
+        leftAnnotations: [{ value: 1000, label: 'alarm (p99)' }],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Fraud scorer lag (ms) and errors',
+        left: [fraud.metricIteratorAge()],
+        right: [fraud.scorer.metricErrors({ statistic: cloudwatch.Stats.SUM, period: minute })],
+        width: 6,
+      }),
+    );
   }
 
   private createDashboard(): cloudwatch.Dashboard {

@@ -4,13 +4,14 @@ import { startLocalCloud } from './cloud';
 import { StatusLine } from './status-line';
 import { runClickSimulator } from '../simulator/run';
 import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
+import { runOrderSimulator } from '../simulator/order-run';
 
 export const START_HELP = `Usage: npm start [-- options]
 
 Runs all of Watershed locally, with no Docker and no AWS account: synthesizes the CDK app, starts
 Kinesis, DynamoDB (with Streams), S3 and SQS behind one LocalStack-compatible edge, provisions what
 the template declares, runs its Lambda functions with their event source mappings, serves its
-WebSocket API and the live dashboard, and starts the click simulator. Stack outputs go to
+WebSocket API and the live dashboard, and starts the click and order simulators. Stack outputs go to
 .watershed/outputs.json (the format of cdk deploy --outputs-file).
 
 Options
@@ -27,6 +28,7 @@ Options
   --duplicates F        share of producer re-sends the simulator injects (default 0.01)
   --late F              share of late events                             (default 0.005)
   --malformed F         share of malformed records                       (default 0.005)
+  --order-rate N        simulated orders per second (fraud scoring)      (default 20)
   -h, --help            show this help
 
 Requires Node.js >= 20 and Java >= 17 (for DynamoDB Local). Ctrl-C stops everything.`;
@@ -42,6 +44,7 @@ export interface StartOptions {
   duplicates: number;
   late: number;
   malformed: number;
+  orderRate: number;
 }
 
 /** Each shard runs in its own execution environment (a worker thread): this bounds memory at start. */
@@ -78,6 +81,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
         duplicates: { type: 'string' },
         late: { type: 'string' },
         malformed: { type: 'string' },
+        'order-rate': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -104,6 +108,7 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
     duplicates: numberOption('duplicates', values.duplicates, 0.01, { max: 1 }),
     late: numberOption('late', values.late, 0.005, { max: 1 }),
     malformed: numberOption('malformed', values.malformed, 0.005, { max: 1 }),
+    orderRate: numberOption('order-rate', values['order-rate'], 20, { min: 1, max: 5_000 }),
   };
 }
 
@@ -162,6 +167,12 @@ async function main(argv: readonly string[]): Promise<number> {
       },
       stopSimulator.signal,
     ).catch((error: Error) => log(`click simulator stopped: ${error.message}`));
+    log(`order simulator: ${options.orderRate}/s, about 2% fraud (--order-rate N changes it)`);
+    const orders = runOrderSimulator(
+      { target: 'local', endpoint: cloud.edgeUrl, stream: cloud.outputs.OrdersStreamName, rate: options.orderRate },
+      stopSimulator.signal,
+    ).catch((error: Error) => log(`order simulator stopped: ${error.message}`));
+    simulator = Promise.all([simulator, orders]);
   }
 
   const status = new StatusLine(cloud);

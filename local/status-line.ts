@@ -76,6 +76,7 @@ export class StatusLine {
       `dup ${m.sum('DuplicateClicks')}`,
       `late ${m.sum('LateClicks')}`,
       `invalid ${m.sum('InvalidRecords')}`,
+      `orders ${m.sum('OrdersScored')} (review ${m.sum('DecisionsReview')}, block ${m.sum('DecisionsBlock')})`,
       `dashboard clients ${this.cloud.webSocket.connections().length}`,
     ].join(' | ');
   }

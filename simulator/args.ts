@@ -68,6 +68,7 @@ export function parseTargetFlags(values: { target?: string; endpoint?: string; '
 }
 
 export const HELP_TEXT = `Usage: npm run simulate -- clicks [options]
+       npm run simulate -- orders [options]   (orders --help lists its options)
 
 Generates a realistic click stream (Zipf URL popularity, user sessions, mild disorder) and puts it
 on the Watershed clicks stream with PutRecords, paced to --rate. Each record is either a valid
@@ -142,18 +143,18 @@ const OPTIONS = {
 
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
-function toNumber(flag: string, raw: string): number {
+export function toNumber(flag: string, raw: string): number {
   if (!DECIMAL.test(raw.trim())) throw new UsageError(`--${flag} must be a number. Received ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 
-function positiveNumber(flag: string, raw: string): number {
+export function positiveNumber(flag: string, raw: string): number {
   const value = toNumber(flag, raw);
   if (!(value > 0) || !Number.isFinite(value)) throw new UsageError(`--${flag} must be greater than 0. Received ${raw}`);
   return value;
 }
 
-function integerIn(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+export function integerIn(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = toNumber(flag, raw);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new UsageError(`--${flag} must be an integer between ${min} and ${max}. Received ${raw}`);
@@ -161,13 +162,13 @@ function integerIn(flag: string, raw: string, min: number, max = Number.MAX_SAFE
   return value;
 }
 
-function fraction(flag: string, raw: string): number {
+export function fraction(flag: string, raw: string): number {
   const value = toNumber(flag, raw);
   if (value < 0 || value > 1) throw new UsageError(`--${flag} must be a fraction between 0 and 1. Received ${raw}`);
   return value;
 }
 
-function nonEmpty(flag: string, raw: string): string {
+export function nonEmpty(flag: string, raw: string): string {
   if (raw.trim().length === 0) throw new UsageError(`--${flag} must not be empty`);
   return raw;
 }
@@ -184,8 +185,8 @@ export function parseSimulatorArgs(argv: readonly string[]): ParsedCommand {
   if (values.help === true) return { command: 'help' };
 
   const [command, ...extra] = positionals;
-  if (command === undefined) throw new UsageError('Missing command: the only command is `clicks`');
-  if (command !== 'clicks') throw new UsageError(`Unknown command ${JSON.stringify(command)}: the only command is \`clicks\``);
+  if (command === undefined) throw new UsageError('Missing command: `clicks` or `orders`');
+  if (command !== 'clicks') throw new UsageError(`Unknown command ${JSON.stringify(command)}: the commands are \`clicks\` and \`orders\``);
   if (extra.length > 0) throw new UsageError(`Unexpected arguments: ${extra.join(' ')}`);
 
   if (values.duration !== undefined && values.count !== undefined) {

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { HELP_TEXT, UsageError, parseSimulatorArgs } from './args';
 import type { ProducerStats } from './producer';
+import { ordersMain } from './order-run';
 import { runClickSimulator, type ClickSimulatorResult } from './run';
 import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
 
@@ -47,6 +48,7 @@ export interface CliIo {
 /** Runs the CLI and resolves to its exit code. */
 export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   silenceSdkNodeWarningForTools();
+  if (argv[0] === 'orders') return ordersMain(argv.slice(1), io);
   let parsed;
   try {
     parsed = parseSimulatorArgs(argv);

@@ -8,6 +8,9 @@ import { STACK_NAME } from '../lib/names';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/clients';
 import { TRUTH_KINDS, type GeneratedRecord, type TruthKind } from './clicks';
 
+/** What putAll sends: bytes, a partition key, and a ground-truth kind for the stats (clicks, orders). */
+export type ProducibleRecord = Pick<GeneratedRecord, 'partitionKey' | 'data'> & { readonly truth: { readonly kind: TruthKind } };
+
 /**
  * AWS glue of the simulator: a Kinesis client per target, the stream name lookup, and `putAll`,
  * a paced PutRecords producer that retries the records a call reports as failed.
@@ -73,27 +76,35 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const isStreamNameKey = (key: string): boolean => key === STREAM_OUTPUT_KEY || /ClicksStream.*Name/.test(key);
+/** Which stream a simulator writes to: the exact output key, and the pattern other deployments' keys match. */
+export interface StreamOutput {
+  readonly key: string;
+  readonly pattern: RegExp;
+  /** For messages, e.g. "clicks". */
+  readonly label: string;
+}
+export const CLICKS_STREAM_OUTPUT: StreamOutput = { key: STREAM_OUTPUT_KEY, pattern: /ClicksStream.*Name/, label: 'clicks' };
 
 /**
- * The clicks stream name from a `cdk deploy --outputs-file` document:
  * `{ "Watershed": { "ClicksStreamName": "..." } }`. The `Watershed` stack is searched first, then
- * any other; the key is `ClicksStreamName` or any key containing `ClicksStream` and then `Name`.
+ * any other; the key is `ClicksStreamName` or any key containing `ClicksStream` and then `Name`
+ * (for another stream, the key and pattern of `output`).
  */
-export function streamNameFromOutputs(outputs: unknown, source: string): string {
+export function streamNameFromOutputs(outputs: unknown, source: string, output: StreamOutput = CLICKS_STREAM_OUTPUT): string {
+  const isStreamNameKey = (key: string): boolean => key === output.key || output.pattern.test(key);
   if (!isRecord(outputs)) {
-    throw new StreamNameNotFoundError(`${source} is not a stack outputs document (expected { "${STACK_NAME}": { "${STREAM_OUTPUT_KEY}": "..." } })`);
+    throw new StreamNameNotFoundError(`${source} is not a stack outputs document (expected { "${STACK_NAME}": { "${output.key}": "..." } })`);
   }
   const stacks = Object.entries(outputs).sort(([a], [b]) => Number(b === STACK_NAME) - Number(a === STACK_NAME));
   for (const [, stackOutputs] of stacks) {
     if (!isRecord(stackOutputs)) continue;
-    const keys = Object.keys(stackOutputs).filter(isStreamNameKey).sort((a, b) => Number(b === STREAM_OUTPUT_KEY) - Number(a === STREAM_OUTPUT_KEY));
+    const keys = Object.keys(stackOutputs).filter(isStreamNameKey).sort((a, b) => Number(b === output.key) - Number(a === output.key));
     for (const key of keys) {
       const value = stackOutputs[key];
       if (typeof value === 'string' && value.length > 0) return value;
     }
   }
-  throw new StreamNameNotFoundError(`${source} has no ${STREAM_OUTPUT_KEY} output (looked for a key containing "ClicksStream" and "Name")`);
+  throw new StreamNameNotFoundError(`${source} has no ${output.key} output (looked for a key matching ${output.pattern})`);
 }
 
 export interface StreamLookup {
@@ -110,9 +121,11 @@ export interface StreamLookup {
    * @default - process.cwd()
    */
   readonly cwd?: string;
+  /** @default - the clicks stream */
+  readonly output?: StreamOutput;
 }
 
-export function resolveStreamName({ target, stream, outputsFile, cwd = process.cwd() }: StreamLookup): string {
+export function resolveStreamName({ target, stream, outputsFile, cwd = process.cwd(), output = CLICKS_STREAM_OUTPUT }: StreamLookup): string {
   if (stream !== undefined && stream.length > 0) return stream;
   const file = outputsFile ?? (target === 'local' ? DEFAULT_OUTPUTS_FILE : undefined);
   if (file === undefined) {
@@ -123,7 +136,7 @@ export function resolveStreamName({ target, stream, outputsFile, cwd = process.c
   const absolute = path.resolve(cwd, file);
   if (!existsSync(absolute)) {
     const hint = target === 'local' ? 'run `npm start` first, or pass --stream' : 'pass --stream, or a valid --outputs-file';
-    throw new StreamNameNotFoundError(`Cannot find the clicks stream name: ${file} does not exist; ${hint}`);
+    throw new StreamNameNotFoundError(`Cannot find the ${output.label} stream name: ${file} does not exist; ${hint}`);
   }
   let parsed: unknown;
   try {
@@ -131,7 +144,7 @@ export function resolveStreamName({ target, stream, outputsFile, cwd = process.c
   } catch (error) {
     throw new StreamNameNotFoundError(`Cannot read ${file} as JSON (${(error as Error).message}); pass --stream instead`);
   }
-  return streamNameFromOutputs(parsed, file);
+  return streamNameFromOutputs(parsed, file, output);
 }
 
 /**
@@ -204,13 +217,13 @@ export const systemClock: ProducerClock = {
   sleep: (ms, signal) => delay(ms, undefined, signal === undefined ? undefined : { signal }).catch(() => undefined),
 };
 
-export interface PutAllOptions {
+export interface PutAllOptions<R extends ProducibleRecord = GeneratedRecord> {
   /** Target records per second. */
   readonly rate: number;
   /** After every PutRecords call, with a snapshot of the stats. */
   readonly onProgress?: (stats: ProducerStats) => void;
   /** For every acknowledged record (for example, to build the ground truth of what was really sent). */
-  readonly onSent?: (record: GeneratedRecord) => void;
+  readonly onSent?: (record: R) => void;
   /** Stops taking new records; the batch in flight is finished, its failed records retried. */
   readonly signal?: AbortSignal;
   /**
@@ -279,9 +292,9 @@ function describeCallError(error: SdkLikeError, streamName: string): string {
   return `PutRecords to ${streamName} failed: ${error.name ?? 'Error'}: ${error.message ?? JSON.stringify(error)}`;
 }
 
-const recordBytes = (record: GeneratedRecord): number => record.data.byteLength + Buffer.byteLength(record.partitionKey);
+const recordBytes = (record: ProducibleRecord): number => record.data.byteLength + Buffer.byteLength(record.partitionKey);
 
-function assertPuttable(record: GeneratedRecord): void {
+function assertPuttable(record: ProducibleRecord): void {
   if (record.partitionKey.length < 1 || record.partitionKey.length > MAX_PARTITION_KEY_LENGTH) {
     throw new RangeError(`partition key must be 1..${MAX_PARTITION_KEY_LENGTH} characters. Received ${record.partitionKey.length}`);
   }
@@ -312,18 +325,18 @@ const snapshot = (stats: ProducerStats): ProducerStats => ({
  * Cuts a record sequence into PutRecords batches: at most `room` (and 500) records and 5 MiB of
  * data plus partition keys. A record that does not fit is carried over to the next batch.
  */
-export class BatchSource {
-  private readonly iterator: Iterator<GeneratedRecord>;
-  private carried: GeneratedRecord | undefined;
+export class BatchSource<R extends ProducibleRecord = GeneratedRecord> {
+  private readonly iterator: Iterator<R>;
+  private carried: R | undefined;
   private exhausted = false;
 
-  constructor(records: Iterable<GeneratedRecord>) {
+  constructor(records: Iterable<R>) {
     this.iterator = records[Symbol.iterator]();
   }
 
-  take(room: number): GeneratedRecord[] {
+  take(room: number): R[] {
     const limit = Math.min(MAX_RECORDS_PER_PUT, room);
-    const batch: GeneratedRecord[] = [];
+    const batch: R[] = [];
     let bytes = 0;
     while (batch.length < limit) {
       const record = this.next();
@@ -339,7 +352,7 @@ export class BatchSource {
     return batch;
   }
 
-  private next(): GeneratedRecord | undefined {
+  private next(): R | undefined {
     if (this.carried !== undefined) {
       const record = this.carried;
       this.carried = undefined;
@@ -371,11 +384,11 @@ export function batchTarget(rate: number, tickMs: number): number {
  * re-sends: usually the failed record was not written, but a call that timed out after the write
  * is retried by the SDK and lands twice, which is why the aggregator de-duplicates by eventId.
  */
-export async function putAll(
+export async function putAll<R extends ProducibleRecord = GeneratedRecord>(
   client: KinesisClient,
   streamName: string,
-  records: Iterable<GeneratedRecord>,
-  options: PutAllOptions,
+  records: Iterable<R>,
+  options: PutAllOptions<R>,
 ): Promise<ProducerStats> {
   const { rate, onProgress, onSent, signal, maxAttempts = 8, baseBackoffMs = 100, maxBackoffMs = 5000, tickMs = 100 } = options;
   const clock = options.clock ?? systemClock;
@@ -389,7 +402,7 @@ export async function putAll(
   const bucket = new TokenBucket(rate, Math.max(perBatch, Math.min(MAX_RECORDS_PER_PUT, Math.ceil(rate))), () => clock.now(), perBatch);
   const source = new BatchSource(records);
 
-  const acknowledge = (record: GeneratedRecord): void => {
+  const acknowledge = (record: R): void => {
     stats.sent++;
     stats.sentByKind[record.truth.kind]++;
     onSent?.(record);
@@ -403,7 +416,7 @@ export async function putAll(
   const backoff = (attempt: number): Promise<void> =>
     clock.sleep(Math.floor(jitter() * Math.min(maxBackoffMs, baseBackoffMs * 2 ** (attempt - 1))));
 
-  const putBatch = async (batch: GeneratedRecord[]): Promise<void> => {
+  const putBatch = async (batch: R[]): Promise<void> => {
     let pending = batch;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > 1) {
@@ -431,9 +444,9 @@ export async function putAll(
         countFailure(sdkError.name ?? 'Error', pending.length);
         continue;
       }
-      const failed: GeneratedRecord[] = [];
+      const failed: R[] = [];
       results.forEach((result, index) => {
-        const record = pending[index] as GeneratedRecord;
+        const record = pending[index] as R;
         if (result.ErrorCode === undefined) {
           acknowledge(record);
         } else {

@@ -48,7 +48,7 @@ export function planSettingsFrom(settings: AggregatorSettings): PlanSettings {
   };
 }
 
-function toShardRecord(record: KinesisStreamRecord): ShardRecord {
+export function toShardRecord(record: KinesisStreamRecord): ShardRecord {
   const { kinesis } = KinesisEnvelopeRecord.parse(record);
   return {
     sequenceNumber: kinesis.sequenceNumber,
@@ -58,7 +58,7 @@ function toShardRecord(record: KinesisStreamRecord): ShardRecord {
   };
 }
 
-function shardOf(record: KinesisStreamRecord): ShardRef {
+export function shardOf(record: KinesisStreamRecord): ShardRef {
   return { streamArn: record.eventSourceARN, shardId: record.eventID.slice(0, record.eventID.indexOf(':')) };
 }
 
@@ -206,21 +206,26 @@ function recordMetrics(metrics: Metrics, outcomes: Record<RecordOutcome, number>
   reportedWrites.set(writes, { ...writes });
 }
 
+/** A Kinesis event's records per shard, each in delivery order. */
+export function recordsByShard(records: readonly KinesisStreamRecord[]): KinesisStreamRecord[][] {
+  const byShard = new Map<string, KinesisStreamRecord[]>();
+  for (const record of records) {
+    const key = `${record.eventSourceARN}#${shardOf(record).shardId}`;
+    const shardRecords = byShard.get(key) ?? [];
+    shardRecords.push(record);
+    byShard.set(key, shardRecords);
+  }
+  return [...byShard.values()];
+}
+
 /** Lambda delivers one shard per invocation; grouping anyway keeps each shard's order intact. */
 export async function aggregateClicks(
   event: KinesisStreamEvent,
   context: Context,
   deps: AggregatorDependencies,
 ): Promise<KinesisStreamBatchResponse> {
-  const byShard = new Map<string, KinesisStreamRecord[]>();
-  for (const record of event.Records) {
-    const key = `${record.eventSourceARN}#${shardOf(record).shardId}`;
-    const shardRecords = byShard.get(key) ?? [];
-    shardRecords.push(record);
-    byShard.set(key, shardRecords);
-  }
   const batchItemFailures: KinesisStreamBatchResponse['batchItemFailures'] = [];
-  for (const shardRecords of byShard.values()) {
+  for (const shardRecords of recordsByShard(event.Records)) {
     const response = await aggregateShardBatch(shardRecords, context, deps);
     batchItemFailures.push(...response.batchItemFailures);
   }

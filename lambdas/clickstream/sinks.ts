@@ -12,7 +12,8 @@ export interface SinkMessage {
   body: string;
 }
 
-const originOf = (record: ShardRecord, shardId: string) => ({
+/** Where a record came from, as sink messages name it (RecordOrigin). */
+export const originOf = (record: ShardRecord, shardId: string) => ({
   shardId,
   sequenceNumber: record.sequenceNumber,
   partitionKey: record.partitionKey,

@@ -11,27 +11,32 @@ import { forEachWithConcurrency } from './core/concurrency';
 import { splitWindows } from './core/split';
 import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
-import type { BroadcasterSettings } from './settings';
+import type { BroadcasterSettings, PostingSettings } from './settings';
 import type { WindowRead } from './window-reader';
 
 const PartialImage = ShardPartialItem.pick({ windowStart: true, windowEnd: true, counts: true, lateCounts: true, shardId: true });
 const OldPartialImage = ShardPartialItem.pick({ counts: true, lateCounts: true });
 const ProgressImage = ShardProgressItem.pick({ sk: true, watermarkMs: true });
 
-export interface BroadcasterDependencies {
+/** What any function that posts to every subscribed dashboard connection needs (windows, fraud alerts). */
+export interface PostingDependencies {
   readonly connections: {
     subscribedConnectionIds(nowMs: number): Promise<string[]>;
     delete(connectionId: string): Promise<void>;
   };
   readonly post: (connectionId: string, payload: string) => Promise<PostOutcome>;
+  readonly settings: PostingSettings;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now: () => number;
+}
+
+export interface BroadcasterDependencies extends PostingDependencies {
+  readonly settings: BroadcasterSettings;
   /** Totals across shards of these minutes (strongly consistent reads of the window table). */
   readonly readMinutes: (windowStarts: readonly string[]) => Promise<WindowRead>;
   /** The stream's watermark: the minimum over its shards. */
   readonly readStreamWatermark: () => Promise<number>;
-  readonly settings: BroadcasterSettings;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  readonly now: () => number;
 }
 
 /**
@@ -60,7 +65,7 @@ export function toTableChange(record: DynamoDBRecord): TableChange {
   };
 }
 
-interface BroadcastTally {
+export interface BroadcastTally {
   connections: number;
   sent: number;
   gone: number;
@@ -158,16 +163,27 @@ async function windowsOf(changes: TableChange[], deps: BroadcasterDependencies):
 }
 
 async function broadcast(windows: WindowCount[], nowMs: number, deps: BroadcasterDependencies): Promise<BroadcastTally> {
-  const tally: BroadcastTally = { connections: 0, sent: 0, gone: 0, failed: 0 };
-  if (windows.length === 0) return tally;
+  if (windows.length === 0) return { connections: 0, sent: 0, gone: 0, failed: 0 };
 
   const sentAt = new Date(nowMs).toISOString();
   const envelope = (part: WindowCount[]): WindowsMessage => ({ v: PROTOCOL_VERSION, type: 'windows', sentAt, windows: part });
   const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES);
   reportOversized(oversized, deps);
-  if (payloads.length === 0) return tally;
+  return postToSubscribers(payloads, nowMs, deps);
+}
 
-  // Throws (failing the batch, which is retried) if the table cannot be read: nobody got the update.
+/**
+ * Posts `payloads`, in order, to every subscribed connection, `postConcurrency` connections at a
+ * time. Connections that answer 410 are deleted; other failed posts are logged and counted.
+ * Throws only if the connections table cannot be read: then nobody got the messages.
+ */
+export async function postToSubscribers(
+  payloads: readonly string[],
+  nowMs: number,
+  deps: Pick<PostingDependencies, 'connections' | 'post' | 'settings' | 'logger'>,
+): Promise<BroadcastTally> {
+  const tally: BroadcastTally = { connections: 0, sent: 0, gone: 0, failed: 0 };
+  if (payloads.length === 0) return tally;
   const connectionIds = await deps.connections.subscribedConnectionIds(nowMs);
   tally.connections = connectionIds.length;
 
@@ -194,7 +210,7 @@ async function broadcast(windows: WindowCount[], nowMs: number, deps: Broadcaste
 }
 
 /** A failed delete is logged, not thrown: the next broadcast's 410, or the TTL, removes the item. */
-async function deleteGone(connectionId: string, deps: BroadcasterDependencies): Promise<void> {
+async function deleteGone(connectionId: string, deps: Pick<PostingDependencies, 'connections' | 'logger'>): Promise<void> {
   try {
     await deps.connections.delete(connectionId);
   } catch (error) {

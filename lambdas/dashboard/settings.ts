@@ -56,11 +56,17 @@ export const ConnectionsSettings = z.object({
 });
 export type ConnectionsSettings = z.infer<typeof ConnectionsSettings>;
 
-export const BroadcasterSettings = z.object({
+/** What any function that posts to the dashboard's connections reads (windows and fraud alerts). */
+export const PostingSettings = z.object({
   connectionsTableName: name,
+  postConcurrency: z.coerce.number().int().min(1).max(256).default(DASHBOARD_DEFAULTS.postConcurrency),
+});
+export type PostingSettings = z.infer<typeof PostingSettings>;
+
+/** The window broadcaster also reads the window table, and marks windows final. */
+export const BroadcasterSettings = PostingSettings.extend({
   windowTableName: name,
   allowedLatenessSeconds: seconds.default(DASHBOARD_DEFAULTS.allowedLatenessSeconds),
-  postConcurrency: z.coerce.number().int().min(1).max(256).default(DASHBOARD_DEFAULTS.postConcurrency),
 });
 export type BroadcasterSettings = z.infer<typeof BroadcasterSettings>;
 

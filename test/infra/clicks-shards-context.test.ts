@@ -5,9 +5,9 @@ import { CLICKS_SHARDS_CONTEXT, clicksShardsFromContext, createWatershedApp } fr
 /** The whole app as `cdk synth -c clicksShards=...` builds it, without bundling the functions. */
 function clicksStreamOf(context: Record<string, unknown>): Record<string, unknown> {
   const { stack } = createWatershedApp({ context: { 'aws:cdk:bundling-stacks': [], ...context }, validateTemplate: false });
-  const streams = Object.values(Template.fromStack(stack).findResources('AWS::Kinesis::Stream'));
+  const streams = Object.entries(Template.fromStack(stack).findResources('AWS::Kinesis::Stream')).filter(([logicalId]) => logicalId.startsWith('ClickstreamClicksStream'));
   expect(streams).toHaveLength(1);
-  return streams[0]!.Properties as Record<string, unknown>;
+  return streams[0]![1].Properties as Record<string, unknown>;
 }
 
 describe('the clicksShards context', () => {

@@ -165,7 +165,8 @@ describe('@connections permissions', () => {
         asArray(statement.Action).some((action) => action.startsWith('execute-api:')),
       ),
     );
-    expect(grants).toHaveLength(2);
+    // The connections function, the broadcaster, and the fraud pipeline's alert broadcaster.
+    expect(grants).toHaveLength(3);
     for (const grant of grants) expect(grant.Resource).toStrictEqual(connectionsArn());
   });
 

@@ -83,6 +83,14 @@ describe('stack', () => {
     ['UserPoolId', () => stack.liveDashboard.userPool.userPoolId],
     ['UserPoolClientId', () => stack.liveDashboard.userPoolClient.userPoolClientId],
     ['ConnectionsTableName', () => stack.liveDashboard.connectionsTable.tableName],
+    ['OrdersStreamName', () => stack.fraud.ordersStream.streamName],
+    ['OrdersStreamArn', () => stack.fraud.ordersStream.streamArn],
+    ['DecisionsTableName', () => stack.fraud.decisionsTable.tableName],
+    ['ProfilesTableName', () => stack.fraud.profilesTable.tableName],
+    ['ScorerStateTableName', () => stack.fraud.stateTable.tableName],
+    ['FraudConfigTableName', () => stack.fraud.configTable.tableName],
+    ['OrdersDeadLetterQueueUrl', () => stack.fraud.deadLetterQueue.queueUrl],
+    ['OrdersFailedBatchQueueUrl', () => stack.fraud.failedBatchQueue.queueUrl],
   ])('outputs %s', (id, value) => {
     template.hasOutput(id, { Value: stack.resolve(value()) });
   });
@@ -102,6 +110,14 @@ describe('stack', () => {
         'UserPoolClientId',
         'UserPoolId',
         'WebSocketUrl',
+        'OrdersStreamName',
+        'OrdersStreamArn',
+        'DecisionsTableName',
+        'ProfilesTableName',
+        'ScorerStateTableName',
+        'FraudConfigTableName',
+        'OrdersDeadLetterQueueUrl',
+        'OrdersFailedBatchQueueUrl',
       ].sort(),
     );
   });
@@ -159,6 +175,14 @@ describe('cdk-nag AwsSolutions', () => {
         'Watershed/Clickstream/DeadLetterQueue AwsSolutions-SQS3',
         'Watershed/Clickstream/FailedBatchQueue AwsSolutions-SQS3',
         'Watershed/Clickstream/LateEventsQueue AwsSolutions-SQS3',
+        'Watershed/Fraud/AlertBroadcaster AwsSolutions-L1',
+        'Watershed/Fraud/AlertBroadcasterRole AwsSolutions-IAM5[Resource::*]',
+        'Watershed/Fraud/AlertBroadcasterRole AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<LiveDashboardWebSocketApi328A79FC>/live/*/@connections/*]',
+        'Watershed/Fraud/DeadLetterQueue AwsSolutions-SQS3',
+        'Watershed/Fraud/FailedBatchQueue AwsSolutions-SQS3',
+        'Watershed/Fraud/OrdersStream AwsSolutions-KDS3',
+        'Watershed/Fraud/Scorer AwsSolutions-L1',
+        'Watershed/Fraud/ScorerRole AwsSolutions-IAM5[Resource::*]',
         // aws-cdk-lib acknowledges its own use of AccessControl (LogDeliveryWrite) on a log bucket.
         'Watershed/LiveDashboard/AccessLogsBucket CloudFormation-Validate::W3045',
         'Watershed/LiveDashboard/ApiGatewayCloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',

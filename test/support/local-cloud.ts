@@ -92,3 +92,20 @@ export async function eventually(check: () => Promise<boolean>, describe: () => 
   }
   throw new Error(`condition not met within ${timeoutMs} ms: ${await describe()}`);
 }
+
+/** Every item of a table (consistent reads). */
+export async function scanAll(cloud: LocalCloud, tableName: string): Promise<Record<string, unknown>[]> {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(localClientConfig(cloud.edgeUrl)));
+  const items: Record<string, unknown>[] = [];
+  try {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey, ConsistentRead: true }));
+      items.push(...(page.Items ?? []));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+  } finally {
+    client.destroy();
+  }
+  return items;
+}

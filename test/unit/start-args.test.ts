@@ -14,6 +14,7 @@ describe('npm start arguments', () => {
       duplicates: 0.01,
       late: 0.005,
       malformed: 0.005,
+      orderRate: 20,
     });
   });
 
@@ -26,6 +27,7 @@ describe('npm start arguments', () => {
     [['--kinesis-engine', 'kinesis-local'], { kinesisEngine: 'kinesis-local' }],
     [['--rate', '1000', '--late', '0'], { rate: 1000, late: 0 }],
     [['--shards', '4'], { shards: 4 }],
+    [['--order-rate', '200'], { orderRate: 200 }],
   ])('reads %j', (argv, expected) => {
     expect(parseStartArgs(argv)).toMatchObject(expected);
   });

@@ -61,7 +61,7 @@ describe('npm start status line', () => {
 
     // Assess
     expect(text).toMatch(/^in 500 ev\/s \| /);
-    expect(text).toContain('| counted 380 | dup 12 | late 3 | invalid 5 | dashboard clients 0');
+    expect(text).toContain('| counted 380 | dup 12 | late 3 | invalid 5 | orders 0 (review 0, block 0) | dashboard clients 0');
     // No tip follower started: the lag is unknown, and says so.
     expect(text).toContain('| lag n/a |');
   });

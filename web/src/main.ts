@@ -3,7 +3,8 @@ import { DashboardConfig } from '../../contracts/dashboard';
 import { browserDeps, CognitoTokenSource, devTokenSource, type TokenSource } from './auth';
 import { LiveConnection, type ConnectionStatus } from './connection';
 import { DashboardView } from './render';
-import { initialState, reduce, type DashboardAction, type DashboardState } from './state';
+import { decodeServerMessage, initialState, reduce, type DashboardAction, type DashboardState } from './state';
+import { FraudPanelView, initialFraudState, reduceFraud } from './fraud-panel';
 
 /** Wires config, auth, the connection, the state and the view together. The only module with side effects at load. */
 
@@ -29,6 +30,8 @@ async function main(): Promise<void> {
   let status: ConnectionStatus = { phase: 'connecting', attempt: 1 };
   let connection: LiveConnection | undefined;
   const view = new DashboardView(document, { onSignIn: () => connection?.start() });
+  const fraudPanel = new FraudPanelView(document);
+  let fraud = initialFraudState();
 
   let frame: number | undefined;
   const draw = () => {
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
     const now = Date.now();
     view.renderConnection(status, now);
     view.render(state, now);
+    fraudPanel.render(fraud);
   };
   const scheduleDraw = () => {
     if (frame !== undefined) return;
@@ -83,7 +87,11 @@ async function main(): Promise<void> {
       scheduleDraw();
     },
     onOpen: (at) => dispatch({ type: 'connected', at }),
-    onMessage: (data, at) => dispatch({ type: 'received', data, at }),
+    onMessage: (data, at) => {
+      const message = decodeServerMessage(data);
+      if (message !== undefined) fraud = reduceFraud(fraud, message);
+      dispatch({ type: 'received', data, at });
+    },
   });
   if (status.phase !== 'unauthorized') connection.start();
 

@@ -37,7 +37,7 @@ const clockSeconds = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minut
 export const formatRate = (perSecond: number): string => (perSecond < 10 ? oneDecimal : integer).format(perSecond);
 const formatMinute = (ms: number): string => clock.format(new Date(ms));
 
-function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: { className?: string; text?: string; attrs?: Record<string, string> } = {}): HTMLElementTagNameMap[K] {
+export function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: { className?: string; text?: string; attrs?: Record<string, string> } = {}): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (props.className !== undefined) node.className = props.className;
   if (props.text !== undefined) node.textContent = props.text;

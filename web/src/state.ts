@@ -150,6 +150,9 @@ function receive(state: DashboardState, data: unknown, at: number): DashboardSta
       return applyWindows(base, message.windows, at);
     case 'alert':
       return { ...base, alerts: [message.alert, ...state.alerts].slice(0, MAX_ALERTS) };
+    case 'decisions':
+      // Fraud decision rates: the fraud panel (fraud-panel.ts) keeps them.
+      return base;
     case 'health':
       return { ...base, health: { status: message.status, detail: message.detail, sentAt: message.sentAt } };
   }
