@@ -1,15 +1,16 @@
 import { benchCore } from './core';
 import { benchDashboard } from './dashboard';
 import { benchEndToEnd } from './e2e';
+import { benchQuery, benchSinkIngest } from './lakehouse';
 import { benchWrites } from './writes';
 import { benchFraudCore, benchFraudLatency, benchFraudQuality } from './fraud';
 import { formatReport } from '../fraud/cli';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
 import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
 
-const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud ...] [--seconds N] [--rate N] [--clients N]
+const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud|lakehouse ...] [--seconds N] [--rate N] [--clients N]
 
-Runs the benchmarks and prints a table (default: all four).
+Runs the benchmarks and prints a table (default: all of them).
   core     aggregator core throughput as a ratio to a bare JSON.parse loop over the same payloads
   writes   WRU and item writes per 1,000 events from ConsumedCapacity on DynamoDB Local (Zipf 1.1 over
            1,000 URLs) at batch sizes 100, 1,000, 10,000, beside one (transactional) write per event
@@ -20,7 +21,9 @@ Runs the benchmarks and prints a table (default: all four).
            time until all of --clients (default 1000) open WebSocket connections get an update
   fraud    scorer core orders/s against bare JSON.parse; model quality on 50,000 labelled simulated
            orders (seed 1) at the default configuration; local cloud p50/p99 from order put to
-           decision readable at --rate (default 200) for --seconds (default 30)`;
+           decision readable at --rate (default 200) for --seconds (default 30)
+  lakehouse  Iceberg sink ingest (records/s into Parquet, commit latency p50/p99) and DuckDB query time
+           over a 1-million-row market_ticks table with 1% upserts as deletes, beside bare Parquet`;
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -40,7 +43,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const sections = argv.filter((arg, index) => !arg.startsWith('--') && !argv[index - 1]?.startsWith('--'));
   const run = (name: string) => sections.length === 0 || sections.includes(name);
-  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'fraud'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
+  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'fraud', 'lakehouse'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
 
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   if (run('core')) {
@@ -91,6 +94,7 @@ async function main(argv: string[]): Promise<void> {
       `${fixed(result.coldStartMs)} ms`,
     ]));
   }
+  if (run('lakehouse')) await benchLakehouse();
   if (run('dashboard')) {
     const { latency, broadcast } = await benchDashboard({ seconds: option('seconds', 30), clients: option('clients', 1000), log: (line) => console.error(line) });
     console.log();
@@ -132,6 +136,30 @@ async function main(argv: string[]): Promise<void> {
     console.log(row(['---:', '---:', '---:', '---:', '---:', '---:']));
     console.log(row([`${fixed(latency.targetRate)}/s`, fixed(latency.sent), fixed(latency.decided), `${fixed(latency.p50Ms)} ms`, `${fixed(latency.p99Ms)} ms`, `${fixed(latency.maxMs)} ms`]));
   }
+}
+
+async function benchLakehouse(): Promise<void> {
+  console.error('lakehouse: sink ingest of 200,000 MarketTick records (1 MiB buffers)...');
+  const sink = await benchSinkIngest();
+  console.log('### Lakehouse: local Iceberg sink (in-memory object store, one process)');
+  console.log(row(['records', 'records/s into Parquet + commit', 'commits', 'commit p50', 'commit p99', 'buffer']));
+  console.log(row(['---:', '---:', '---:', '---:', '---:', '---:']));
+  console.log(row([fixed(sink.records), fixed(sink.recordsPerSecond), fixed(sink.commits), `${fixed(sink.commitP50Ms)} ms`, `${fixed(sink.commitP99Ms)} ms`, `${fixed(sink.bufferBytes / 1024 / 1024)} MiB`]));
+  console.log();
+  console.error('lakehouse: building a 1,000,000-row market_ticks table (10 commits + 1% upserts)...');
+  const query = await benchQuery({ log: (line) => console.error(line) });
+  console.log(`### Lakehouse: count(*) GROUP BY symbol, ${fixed(query.rows)} rows, ${fixed(query.upserts)} upserts (median of ${query.rounds}, warm file cache)`);
+  console.log(row(['table layout', 'time', 'vs bare Parquet']));
+  console.log(row(['---', '---:', '---:']));
+  console.log(row(['bare Parquet data files (no deletes applied)', `${fixed(query.bareParquetMs)} ms`, '1.0x']));
+  console.log(row([
+    `as the sink writes it: ${query.sinkLayoutFiles.data} data + ${query.sinkLayoutFiles.deletes} equality delete files (${fixed(query.sinkLayoutFiles.deleteRows)} delete keys)`,
+    `${fixed(query.sinkLayoutMs)} ms`,
+    `${fixed(query.sinkLayoutMs / query.bareParquetMs, 1)}x`,
+  ]));
+  console.log(row(['compacted, then 1% upserts (deletes for the upserted keys only)', `${fixed(query.compactedPlusUpsertsMs)} ms`, `${fixed(query.compactedPlusUpsertsMs / query.bareParquetMs, 1)}x`]));
+  console.log('Times include resolving the snapshot (metadata, manifest list, manifests) and creating the views.');
+  console.log();
 }
 
 main(process.argv.slice(2)).then(

@@ -15,6 +15,8 @@ export interface ObjectStore {
   /** URIs of the objects whose URI starts with `prefix`, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
   delete(uris: string[]): Promise<void>;
+  /** Releases connections, where the store holds any. */
+  destroy?(): void;
 }
 
 export class ObjectStoreError extends Error {

@@ -1,10 +1,15 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { Construct } from 'constructs';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
 import { FraudPipeline, type FraudPipelineProps } from './fraud-pipeline';
+import { Lakehouse, type LakehouseProps } from './lakehouse';
 import { LiveDashboard, type LiveDashboardProps } from './live-dashboard';
+
+/** Context key that overrides the lakehouse's Firehose buffering interval (seconds), e.g. for fast local tests. */
+export const LAKEHOUSE_BUFFERING_CONTEXT = 'watershed:lakehouseBufferingSeconds';
 
 export interface WatershedStackProps extends StackProps {
   /**
@@ -25,6 +30,11 @@ export interface WatershedStackProps extends StackProps {
    * @default - the FraudPipeline defaults
    */
   readonly fraud?: Omit<FraudPipelineProps, 'dashboard'>;
+  /**
+   * Settings of the lakehouse. Its source streams always come from the pipelines.
+   * @default - the Lakehouse defaults
+   */
+  readonly lakehouse?: Omit<LakehouseProps, 'clicksStream' | 'marketDataStream'>;
 }
 
 /**
@@ -35,6 +45,7 @@ export class WatershedStack extends Stack {
   public readonly clickstream: ClickstreamPipeline;
   public readonly liveDashboard: LiveDashboard;
   public readonly fraud: FraudPipeline;
+  public readonly lakehouse: Lakehouse;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
@@ -103,6 +114,29 @@ export class WatershedStack extends Stack {
       dashboard: { connectionsTable: live.connectionsTable, stage: live.stage },
     });
     this.addFraudOutputs();
+
+    // Until the market-data gateway lands and owns it, the lakehouse's tick source is created here.
+    const marketDataStream = new kinesis.Stream(this, 'MarketDataStream', {
+      streamMode: kinesis.StreamMode.PROVISIONED,
+      shardCount: 1,
+      retentionPeriod: Duration.hours(24),
+      encryption: kinesis.StreamEncryption.MANAGED,
+    });
+    new CfnOutput(this, 'MarketDataStreamName', { description: 'Kinesis stream of MarketTick JSON records', value: marketDataStream.streamName });
+    const bufferingSeconds = this.node.tryGetContext(LAKEHOUSE_BUFFERING_CONTEXT) as string | number | undefined;
+    this.lakehouse = new Lakehouse(this, 'Lakehouse', {
+      ...(bufferingSeconds === undefined ? {} : { bufferingInterval: Duration.seconds(Number(bufferingSeconds)) }),
+      ...props.lakehouse,
+      clicksStream: clicks.clicksStream,
+      marketDataStream,
+    });
+    new CfnOutput(this, 'LakehouseBucketName', { description: 'Bucket of the Iceberg warehouse', value: this.lakehouse.bucket.bucketName });
+    new CfnOutput(this, 'LakehouseWarehousePath', {
+      description: 'S3 prefix of the Iceberg warehouse: each table lives at <LakehouseWarehousePath>/<table>',
+      value: this.lakehouse.warehousePath,
+    });
+    new CfnOutput(this, 'LakehouseDatabaseName', { description: 'Glue database of the lakehouse tables', value: this.lakehouse.databaseName });
+    new CfnOutput(this, 'LakehouseWorkGroup', { description: 'Athena workgroup for SQL over the lakehouse', value: this.lakehouse.workGroup.ref });
 
     this.dashboard = this.createDashboard();
     this.addFraudWidgets();

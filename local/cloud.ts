@@ -18,6 +18,7 @@ import { readTemplate } from './cloudformation/template';
 import { startServices, type LocalServices } from './emulators';
 import type { KinesisEngine, LogFn } from './emulators/types';
 import { DevIssuer } from './cognito/dev-issuer';
+import { startDeliveryStreams, type LocalDeliveryStream, type DeliveryStreamFaults } from './firehose';
 import { startLocalDashboard } from './dashboard';
 import { DynamoDbStreamEventSource } from './lambda/dynamodb-event-source';
 import { lambdaApiHandler } from './lambda/invoke-api';
@@ -49,6 +50,8 @@ export interface LocalCloudOptions {
   dashboardPort?: number;
   /** Shards of the clicks stream, set in the synthesized template (context `clicksShards`). @default 1 */
   clicksShards?: number;
+  /** Extra CDK context for the synthesis, e.g. `{ 'watershed:lakehouseBufferingSeconds': 1 }`. */
+  context?: Record<string, unknown>;
   log?: LogFn;
 }
 
@@ -77,16 +80,24 @@ export interface LocalCloud {
   devIssuer: DevIssuer;
   /** `http://127.0.0.1:<port>/`: the dashboard web app with the local config.json; empty when the template has no WebSocket API. */
   dashboardUrl: string;
+  /** The template's delivery streams, run by the local Firehose stand-in (Kinesis into Iceberg). */
+  deliveryStreams: LocalDeliveryStream[];
+  /**
+   * Stops the delivery streams without flushing and starts them again from the checkpoints in
+   * their tables' snapshots, as after a crash; `faults` applies to the new ones.
+   */
+  restartDeliveryStreams(faults?: DeliveryStreamFaults): Promise<void>;
   /** Stops the event source mappings and the functions, then starts them again from their checkpoints. */
   restartFunctions(options?: { forgetCheckpoints?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** Synthesizes the CDK app in-process, with the asset metadata the local cloud needs. */
-export function synthesize(assemblyDirectory: string, options: { clicksShards?: number } = {}): string {
+export function synthesize(assemblyDirectory: string, options: { clicksShards?: number; context?: Record<string, unknown> } = {}): string {
   const { app, stack } = createWatershedApp({
     outdir: assemblyDirectory,
     context: {
+      ...options.context,
       'aws:cdk:enable-asset-metadata': true,
       ...(options.clicksShards === undefined ? {} : { [CLICKS_SHARDS_CONTEXT]: options.clicksShards }),
     },
@@ -113,7 +124,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
   let started = Date.now();
   const [templatePath, services] = await Promise.all([
-    Promise.resolve().then(() => synthesize(assemblyDirectory, { clicksShards: options.clicksShards })),
+    Promise.resolve().then(() => synthesize(assemblyDirectory, { clicksShards: options.clicksShards, context: options.context })),
     startServices({ edgePort: options.edgePort ?? 4566, kinesisEngine: options.kinesisEngine ?? 'kinesalite', persistDir: options.persistDirectory, edgeLimits: options.edgeLimits, log }),
   ]);
   log(`synthesized ${STACK_NAME} and started the emulators in ${Date.now() - started} ms`);
@@ -207,6 +218,18 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     cleanup.push(stopEventSources);
     await startEventSources();
 
+    // Firehose: each delivery stream reads its Kinesis stream into its Iceberg table.
+    const deliveryStreams: LocalDeliveryStream[] = [];
+    const startFirehose = async (faults?: DeliveryStreamFaults) => {
+      deliveryStreams.push(...(await startDeliveryStreams(stack, { edgeUrl, kinesis, sqs, log, faults })));
+    };
+    const stopFirehose = async () => {
+      await Promise.all(deliveryStreams.map((stream) => stream.stop()));
+      deliveryStreams.length = 0;
+    };
+    cleanup.push(stopFirehose);
+    await startFirehose();
+
     // The dashboard web app, with a config.json naming the local stage and the dev-token endpoint.
     const webSocketUrl = dashboardWebSocketUrl(stack, edgeUrl);
     let dashboardUrl = '';
@@ -247,6 +270,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       webSocketUrl: webSocketUrl ?? '',
       devIssuer,
       dashboardUrl,
+      deliveryStreams,
+      async restartDeliveryStreams(faults) {
+        await stopFirehose();
+        await startFirehose(faults);
+      },
       async restartFunctions({ forgetCheckpoints = false } = {}) {
         await stopEventSources();
         await Promise.all(runtime.functionNames.map((name) => runtime.crash(name)));

@@ -34,11 +34,14 @@ export interface WrittenFiles {
   rows: number;
 }
 
-/** Writes `rows` as new files of `table` (not yet committed). */
-export async function writeRows(table: IcebergTable, rows: readonly Row[]): Promise<WrittenFiles> {
+/**
+ * Writes `rows` as new files of `table` (not yet committed). `upsert: false` writes data files
+ * only (compaction, whose rows already have their deletes applied).
+ */
+export async function writeRows(table: IcebergTable, rows: readonly Row[], options: { upsert?: boolean } = {}): Promise<WrittenFiles> {
   const schema = table.schema;
   const spec = table.spec;
-  const identifierIds = schema['identifier-field-ids'] ?? [];
+  const identifierIds = options.upsert === false ? [] : (schema['identifier-field-ids'] ?? []);
   const identifierNames = identifierIds.map((id) => schema.fields.find((field) => field.id === id)!.name);
 
   // Within one commit a delete cannot remove a row of the same sequence number, so repeats of a

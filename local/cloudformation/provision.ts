@@ -4,7 +4,9 @@ import { DynamoDBClient, type CreateTableCommandInput } from '@aws-sdk/client-dy
 import { DescribeStreamSummaryCommand, KinesisClient, StartStreamEncryptionCommand } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { S3ObjectStore } from '../../lakehouse/s3-object-store';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from '../clients';
+import { LakehouseResources, type DeliveryStreamSpec, type IcebergTableSpec } from '../firehose/lakehouse-resources';
 import { propertyText } from './property-text';
 import { reconcileBucket, reconcileQueue, reconcileStream, reconcileTable, type ReconcileOutcome } from './reconcile';
 import {
@@ -90,6 +92,10 @@ export interface ProvisionedStack {
   eventSourceMappings: EventSourceMappingSpec[];
   webSocketApis: WebSocketApiSpec[];
   userPools: UserPoolSpec[];
+  /** Iceberg tables created from AWS::Glue::Table resources. */
+  icebergTables: IcebergTableSpec[];
+  /** AWS::KinesisFirehose::DeliveryStream resources the local Firehose stand-in runs. */
+  deliveryStreams: DeliveryStreamSpec[];
   /** Logical id -> what the resource became locally, for status output and tests. */
   resources: Map<string, ResourceAttributes & { type: string; note?: string }>;
   /** What provisioning did to each stream, table, queue and bucket: created, kept, updated, or found to differ. */
@@ -169,6 +175,8 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
     if (result.action === 'differs') log(`  ! ${logicalId} differs from the template: ${result.detail ?? ''}`);
     return result.action === 'created' ? '' : ` (${result.action}${result.detail === undefined || result.action === 'differs' ? '' : `: ${result.detail}`})`;
   };
+  const lakehouseStore = new S3ObjectStore(config);
+  const lakehouse = new LakehouseResources(lakehouseStore, region, account, log);
   const physicalName = (logicalId: string, explicit: unknown, maxLength = 128) =>
     explicit === undefined ? `${stackName}-${logicalId}`.slice(0, maxLength) : resolver.resolveString(explicit, `${logicalId} name`);
 
@@ -326,6 +334,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
           break;
         }
         default: {
+          if (await lakehouse.provision(logicalId, resource.Type, props, physicalName(logicalId, undefined, 64), record)) break;
           const family = RECORDED_ONLY_PREFIXES.find(([prefix]) => resource.Type.startsWith(prefix));
           const custom = resource.Type.startsWith('Custom::') || resource.Type === 'AWS::CloudFormation::CustomResource';
           if (!RECORDED_ONLY.has(resource.Type) && family === undefined && !custom && !RECORDED_ONLY_NOTES.has(resource.Type)) {
@@ -342,9 +351,10 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
     for (const [key, output] of Object.entries(template.Outputs ?? {})) {
       outputs[key] = webSocket.localizeUrl(String(resolver.resolve(output.Value)));
     }
-    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, resources, reconciled };
+    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, icebergTables: lakehouse.tables, deliveryStreams: lakehouse.deliveryStreams, resources, reconciled };
   } finally {
     for (const client of [kinesis, dynamodb, sqs, s3]) client.destroy();
+    lakehouseStore.destroy();
   }
 }
 

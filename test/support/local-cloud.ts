@@ -9,7 +9,7 @@ import { localClientConfig } from '../../local/clients';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 
 /** A local cloud in a temporary directory on OS-picked ports, for one test file. */
-export async function startTestCloud(options: { clicksShards?: number } = {}): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
+export async function startTestCloud(options: { clicksShards?: number; context?: Record<string, unknown> } = {}): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
   const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
   const cloud = await startLocalCloud({
     edgePort: 0,

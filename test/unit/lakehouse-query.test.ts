@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { MarketTick } from '../../contracts/market-data';
+import { IcebergTable } from '../../lakehouse/iceberg/table';
+import { appendRows } from '../../lakehouse/iceberg/writer';
+import { readLiveRows } from '../../lakehouse/iceberg/scan';
+import { compactTable, expireTableSnapshots } from '../../lakehouse/maintenance';
+import { MemoryObjectStore } from '../../lakehouse/object-store';
+import { queryLakehouse, QueryError } from '../../lakehouse/query/duckdb-query';
+import { lakehouseTableLayout } from '../../lakehouse/tables';
+import { readWithIcebird } from '../support/icebird';
+
+const LOCATION = 's3://lake/warehouse/market_ticks';
+const DAY = Date.parse('2026-11-30T10:00:00.000Z');
+const cacheDirectory = mkdtempSync(join(tmpdir(), 'lake-cache-'));
+afterAll(() => rmSync(cacheDirectory, { recursive: true, force: true }));
+
+const tick = (tickId: string, symbol: string, lastPrice: number, eventTime = DAY): MarketTick => ({
+  tickId, source: 'rest:quotes', symbol, bidPrice: null, bidSize: null, askPrice: null, askSize: null, lastPrice, lastSize: 1, eventTime, ingestTime: eventTime,
+});
+
+async function tableWithHistory() {
+  const store = new MemoryObjectStore();
+  const table = await IcebergTable.createIfAbsent(store, { location: LOCATION, ...lakehouseTableLayout('market_ticks') });
+  const first = await appendRows(table, [tick('1', 'AAPL', 10), tick('2', 'AAPL', 11), tick('3', 'MSFT', 20, DAY + 86_400_000)]);
+  // Upserts of 1 and 3 (resends with corrected prices) and a new tick.
+  const second = await appendRows(table, [tick('1', 'AAPL', 12), tick('3', 'MSFT', 21, DAY + 86_400_000), tick('4', 'MSFT', 22)]);
+  return { store, table, first, second };
+}
+
+const GROUP_SQL = 'SELECT symbol, count(*) AS n, avg(lastPrice) AS avg_price FROM market_ticks GROUP BY symbol ORDER BY symbol';
+
+describe('queryLakehouse: DuckDB over the resolved snapshot', () => {
+  it('applies equality deletes: each tickId once, the newest values', async () => {
+    const { table } = await tableWithHistory();
+    const result = await queryLakehouse({ sql: GROUP_SQL, tables: { market_ticks: table }, cacheDirectory });
+    expect(result.columns).toEqual(['symbol', 'n', 'avg_price']);
+    expect(result.rows).toEqual([
+      { symbol: 'AAPL', n: 2, avg_price: 11.5 },
+      { symbol: 'MSFT', n: 2, avg_price: 21.5 },
+    ]);
+  });
+
+  it('--as-of a snapshot id or a time reads that snapshot', async () => {
+    const { table, first } = await tableWithHistory();
+    const byId = await queryLakehouse({ sql: GROUP_SQL, tables: { market_ticks: table }, asOf: { snapshotId: first['snapshot-id'] }, cacheDirectory });
+    expect(byId.rows).toEqual([
+      { symbol: 'AAPL', n: 2, avg_price: 10.5 },
+      { symbol: 'MSFT', n: 1, avg_price: 20 },
+    ]);
+    const byTime = await queryLakehouse({ sql: 'SELECT count(*) AS n FROM market_ticks', tables: { market_ticks: table }, asOf: { timestampMs: first['timestamp-ms'] }, cacheDirectory });
+    expect(byTime.rows).toEqual([{ n: 3 }]);
+    await expect(queryLakehouse({ sql: GROUP_SQL, tables: { market_ticks: table }, asOf: { timestampMs: first['timestamp-ms'] - 60_000 }, cacheDirectory })).rejects.toThrow(/no snapshot at or before/);
+  });
+
+  it('reports SQL errors clearly and refuses anything but one SELECT', async () => {
+    const { table } = await tableWithHistory();
+    const run = (sql: string) => queryLakehouse({ sql, tables: { market_ticks: table }, cacheDirectory });
+    await expect(run('SELECT nope FROM market_ticks')).rejects.toThrow(QueryError);
+    await expect(run('SELECT nope FROM market_ticks')).rejects.toThrow(/SQL error: .*nope/);
+    await expect(run('SELECT * FROM no_such_table')).rejects.toThrow(/the lakehouse tables are market_ticks/);
+    await expect(run('DELETE FROM market_ticks')).rejects.toThrow(/only SELECT/);
+    await expect(run("/* c */ COPY market_ticks TO '/tmp/x.csv'")).rejects.toThrow(/only SELECT/);
+    expect((await run('-- count\nWITH t AS (SELECT * FROM market_ticks) SELECT count(*) AS n FROM t')).rows).toEqual([{ n: 4 }]);
+    await expect(run('SELECT 1; SELECT 2')).rejects.toThrow(/exactly one SQL statement/);
+    // The table is unchanged.
+    expect((await readLiveRows(table)).rows).toHaveLength(4);
+  });
+});
+
+describe('maintenance: compaction and snapshot expiry keep the rows identical', () => {
+  const sorted = (rows: Record<string, unknown>[]) => rows.map((row) => JSON.stringify(row)).sort();
+
+  it('compaction merges files and deletes into one data file per partition', async () => {
+    const { store, table } = await tableWithHistory();
+    const before = await readWithIcebird(store, LOCATION);
+    const result = await compactTable(table);
+    expect(result.filesBefore).toEqual({ data: 4, deletes: 4 });
+    expect(result.filesAfter).toBe(2);
+    expect(result.deletedRowsMerged).toBe(2);
+    expect(result.snapshot!.summary.operation).toBe('replace');
+    const files = await table.files();
+    expect(files!.deleteFiles).toHaveLength(0);
+    expect(sorted(await readWithIcebird(store, LOCATION))).toEqual(sorted(before));
+    const query = await queryLakehouse({ sql: GROUP_SQL, tables: { market_ticks: table }, cacheDirectory });
+    expect(query.rows).toEqual([
+      { symbol: 'AAPL', n: 2, avg_price: 11.5 },
+      { symbol: 'MSFT', n: 2, avg_price: 21.5 },
+    ]);
+    // An upsert after compaction still replaces the compacted row.
+    await appendRows(table, [tick('2', 'AAPL', 99)]);
+    expect((await readLiveRows(table)).rows.find((row) => row.tickId === '2')!.lastPrice).toBe(99);
+    expect((await readLiveRows(table)).rows).toHaveLength(4);
+  });
+
+  it('compaction carries the stream checkpoints forward', async () => {
+    const store = new MemoryObjectStore();
+    const table = await IcebergTable.createIfAbsent(store, { location: LOCATION, ...lakehouseTableLayout('market_ticks') });
+    await appendRows(table, [tick('1', 'AAPL', 10)], { 'watershed.kinesis.offsets.market-data': '{"s":"5"}' });
+    await appendRows(table, [tick('2', 'AAPL', 10)], { 'watershed.kinesis.offsets.market-data': '{"s":"9"}' });
+    const { snapshot } = await compactTable(table);
+    expect(snapshot!.summary['watershed.kinesis.offsets.market-data']).toBe('{"s":"9"}');
+  });
+
+  it('expiry drops old snapshots and their exclusive files, keeping the current rows', async () => {
+    const { store, table, first } = await tableWithHistory();
+    await compactTable(table);
+    const before = sorted((await readLiveRows(table)).rows);
+    const objectsBefore = store.objects.size;
+    const result = await expireTableSnapshots(table, { olderThanMs: Date.now() + 1, retainLast: 1 });
+    expect(result.expired).toHaveLength(2);
+    expect(result.kept).toBe(1);
+    expect(result.filesRemoved).toBeGreaterThan(8);
+    expect(store.objects.size).toBe(objectsBefore - result.filesRemoved + 1);
+    expect(sorted((await readLiveRows(table)).rows)).toEqual(before);
+    expect(sorted((await readWithIcebird(store, LOCATION)).map((row) => ({ ...row, eventTime: (row.eventTime as Date).getTime(), ingestTime: (row.ingestTime as Date).getTime() })))).toEqual(before);
+    await expect(queryLakehouse({ sql: GROUP_SQL, tables: { market_ticks: table }, asOf: { snapshotId: first['snapshot-id'] }, cacheDirectory })).rejects.toThrow(/not in the table's history/);
+  });
+});
