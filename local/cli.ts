@@ -106,7 +106,10 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
   };
 }
 
-/** One line: traffic in, lag per shard, and what the aggregator did, per second. */
+/**
+ * One line: traffic in, lag per shard, and what the aggregator did, per second. A service that is
+ * not running (an emulator that died and is restarting) comes first, in capitals.
+ */
 export class StatusLine {
   private last = { at: Date.now(), read: 0, windows: 0 };
 
@@ -128,7 +131,11 @@ export class StatusLine {
       .map((shard) => `${shard.shardId.replace(/^shardId-0*(?=\d)/, 'shard ')} ${shard.millisBehindLatest} ms, ${shard.recordsRead - shard.recordsDelivered} queued`)
       .join('; ');
     const m = this.cloud.metrics;
+    const down = Object.entries(this.cloud.services.edge.health())
+      .filter(([, entry]) => entry.status !== 'running')
+      .map(([service, entry]) => `! ${service} ${entry.status.toUpperCase()}${entry.detail === undefined ? '' : ` (${entry.detail})`}`);
     return [
+      ...(down.length === 0 ? [] : [`${down.join('; ')}, pipelines paused`]),
       `in ${eventsPerSecond.toFixed(0)} ev/s`,
       `lag ${lag || 'n/a'}`,
       `windows ${windowsPerSecond.toFixed(0)}/s`,
@@ -159,7 +166,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const started = Date.now();
-  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const interactive = process.stdout.isTTY === true;
+  // On a terminal the status line is redrawn in place: a log line (an emulator died) replaces it first.
+  const log = (line: string) => process.stdout.write(`${interactive ? '\r\x1b[2K' : ''}${line}\n`);
   log('Watershed local cloud: starting (synthesizing the CDK app and starting the emulators)');
   const cloud = await startLocalCloud({
     edgePort: options.port,
@@ -199,7 +208,6 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const status = new StatusLine(cloud);
-  const interactive = process.stdout.isTTY === true;
   const timer = setInterval(() => {
     const line = status.render();
     if (interactive) process.stdout.write(`\r\x1b[2K${line}`);

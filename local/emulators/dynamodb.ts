@@ -107,15 +107,21 @@ export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<Runn
       orphanGuard: 'supervise',
     });
     const endpoint = `http://127.0.0.1:${port}`;
+    const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+    // supervise.cjs names Java's pid first; Java, not the launcher, is the engine that can crash.
+    const javaPid = proc.waitForLine(/^supervise: pid (\d+)/, readyTimeoutMs);
     try {
       await proc.waitUntilReady(
         () => probeJsonApi(endpoint, 'DynamoDB_20120810.ListTables', 'application/x-amz-json-1.0'),
-        options.readyTimeoutMs ?? 60_000,
+        readyTimeoutMs,
       );
+      const pid = Number((await javaPid)[1]);
+      return { name: service, endpoint, pid, exited: proc.exited, stop: () => proc.stop() };
     } catch (error) {
+      // A start that failed before Java's pid was printed fails javaPid too: waitUntilReady's error says more.
+      javaPid.catch(() => undefined);
       await proc.stop();
       throw error;
     }
-    return { name: service, endpoint, stop: () => proc.stop() };
   });
 }

@@ -19,8 +19,9 @@ function shardFactory(index: number, overrides: Partial<ShardProgress> = {}): Sh
 }
 
 /** Just what the status line reads of a running local cloud. */
-function cloudFactory(shards: ShardProgress[]): LocalCloud {
+function cloudFactory(shards: ShardProgress[], health: Record<string, { status: string; detail?: string }> = { kinesis: { status: 'running' } }): LocalCloud {
   return {
+    services: { edge: { health: () => health } },
     eventSources: [{ kind: 'kinesis', progress: () => shards }],
     metrics: { sum: () => 0 },
     webSocket: { connections: () => [] },
@@ -45,5 +46,24 @@ describe('npm start status line', () => {
     // Assess
     expect(line).toContain('lag shard 1 10 ms, 10 queued; shard 2 0 ms, 0 queued; shard 3 0 ms, 0 queued; shard 4 0 ms, 0 queued; shard 5 0 ms, 0 queued |');
     expect(line).not.toContain('shard 0 ');
+  });
+
+  it('starts with every service that is not running, and why', () => {
+    // Prepare: DynamoDB Local was killed and is restarting; Kinesis runs
+    const health = {
+      dynamodb: { status: 'restarting', detail: 'dynamodb (DynamoDB Local) died (signal SIGKILL); restarting in 500 ms' },
+      kinesis: { status: 'running' },
+    };
+
+    // Act
+    const line = new StatusLine(cloudFactory([shardFactory(0)], health)).render();
+
+    // Assess
+    expect(line.startsWith('! dynamodb RESTARTING (dynamodb (DynamoDB Local) died (signal SIGKILL); restarting in 500 ms), pipelines paused | in ')).toBe(true);
+    expect(line).not.toContain('kinesis');
+  });
+
+  it('says nothing about services while all run', () => {
+    expect(new StatusLine(cloudFactory([shardFactory(0)])).render()).toMatch(/^in \d+ ev\/s \| lag /);
   });
 });
