@@ -40,7 +40,10 @@ export class PipelineRecovery {
   private readonly lost = new Set<string>();
   private chain: Promise<void> = Promise.resolve();
   private lastError: Error | undefined;
+  /** Stopped, or stopping: the event source mappings do not run. */
   private paused = false;
+  /** A pause is queued or done, and no resume is queued after it. */
+  private pausing = false;
 
   constructor(private readonly steps: RecoverySteps) {}
 
@@ -57,11 +60,12 @@ export class PipelineRecovery {
   handle(event: SupervisionEvent): void {
     if (event.type === 'died') {
       this.down.add(event.service);
+      if (this.pausing) return;
+      this.pausing = true;
+      this.steps.log(`pausing the pipelines at their checkpoints until ${event.service} is back`);
       this.enqueue(async () => {
-        if (this.paused) return;
         this.paused = true;
         await this.steps.pausePipelines();
-        this.steps.log(`pipelines paused at their checkpoints until ${this.servicesDown.join(', ') || event.service} is back`);
       });
     } else if (event.type === 'restarted') {
       this.down.delete(event.service);
@@ -77,6 +81,7 @@ export class PipelineRecovery {
 
   private async recover(): Promise<void> {
     if (this.down.size > 0) return;
+    this.pausing = false;
     const lost = [...this.lost].sort();
     this.lost.clear();
     if (lost.length > 0) {
