@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { probeJsonApi, spawnEmulator, withFreePort } from './process';
+import { delimiter, dirname, join } from 'node:path';
+import { helperScript, probeJsonApi, spawnEmulator, withFreePort } from './process';
 import { MissingRuntimeError, type RunningService } from './types';
 
 export interface DynamoDbOptions {
@@ -80,8 +80,8 @@ export function dynamoDbLocalDir(): string {
 }
 
 /**
- * Starts DynamoDB Local (with Streams and transactions) on Java, with `-sharedDb` so every
- * client sees the same tables whatever its credentials and region.
+ * Starts DynamoDB Local (with Streams and transactions) on Java, listening on 127.0.0.1 only, with
+ * `-sharedDb` so every client sees the same tables whatever its credentials and region.
  */
 export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<RunningService> {
   const service = 'dynamodb (DynamoDB Local)';
@@ -95,8 +95,12 @@ export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<Runn
       command: java.command,
       args: [
         `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
-        '-jar',
-        join(dir, 'DynamoDBLocal.jar'),
+        // DynamoDB Local has no host option and listens on every interface; this launcher binds it
+        // to 127.0.0.1 only (see java/DynamoDbLocalOnHost.java).
+        '-cp',
+        [join(dir, 'DynamoDBLocal.jar'), helperScript('java')].join(delimiter),
+        'DynamoDbLocalOnHost',
+        '127.0.0.1',
         '-sharedDb',
         '-disableTelemetry',
         '-port',
