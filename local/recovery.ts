@@ -85,7 +85,7 @@ export class PipelineRecovery {
     const lost = [...this.lost].sort();
     this.lost.clear();
     if (lost.length > 0) {
-      this.steps.log(`DATA LOST: ${lost.join(', ')} restarted without --persist and came back empty; provisioning the template again`);
+      this.steps.log(`DATA LOST: ${lost.join(', ')} restarted without its data; provisioning the template again`);
       for (const line of await this.steps.reprovision()) this.steps.log(line);
       for (const service of lost) {
         if (service !== 'kinesis' && service !== 'dynamodb') continue;

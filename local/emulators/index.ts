@@ -119,8 +119,10 @@ export async function startServices(options: StartServicesOptions = {}): Promise
     log(supervisionLine(event, persistDir !== undefined));
     for (const listener of listeners) listener(event);
   };
+  // kinesis-local saves its data on a clean stop only: after a crash it comes back without what came since.
+  const keepsData = (service: SupervisedServiceName): boolean => persistDir !== undefined && !(service === 'kinesis' && engine === 'kinesis-local');
   const supervise = (service: SupervisedServiceName, initial: RunningService): SupervisedService =>
-    new SupervisedService({ service, initial, start: starters[service], edge, keepsData: persistDir !== undefined, onEvent });
+    new SupervisedService({ service, initial, start: starters[service], edge, keepsData: keepsData(service), onEvent });
   const services = {
     kinesis: supervise('kinesis', kinesis.value),
     dynamodb: supervise('dynamodb', dynamodb.value),
@@ -157,7 +159,11 @@ export function supervisionLine(event: SupervisionEvent, persistent: boolean): s
       return `! ${event.name} could not restart: ${event.error.message.split('\n')[0]}; next try in ${event.restartInMs} ms`;
     case 'restarted':
       return `${event.name} restarted after ${(event.downMs / 1000).toFixed(1)} s on ${event.endpoint}${event.pid === undefined ? '' : ` (pid ${event.pid})`}: ${
-        event.dataKept ? 'its data is back (--persist)' : `it starts EMPTY: its data was lost${persistent ? '' : ' (run with --persist to keep data across crashes)'}`
+        event.dataKept
+          ? 'its data is back (--persist)'
+          : persistent
+            ? 'its data since its last clean stop was LOST (kinesis-local saves on a clean stop only)'
+            : 'it starts EMPTY: its data was lost (run with --persist to keep data across crashes)'
       }`;
   }
 }

@@ -69,6 +69,8 @@ export class SupervisedService implements RunningService {
 
   constructor(private readonly options: SupervisorOptions) {
     this.now = options.now ?? Date.now;
+    // A policy that cannot back off fails here, at start, rather than at the first death.
+    nextRestart({ deaths: 0 }, 0, options.policy);
     this.current = options.initial;
     this.lastKnown = options.initial;
     this.streak = { deaths: 0, lastStartedAt: this.now() };

@@ -171,7 +171,7 @@ describe.skipIf(!java.available)(titled('supervised emulators without --persist:
     await killAndWatchRestart(cloud, 'kinesis', lines, false);
 
     // Assess: the loss is said, the stream is provisioned again, the mapping reads it from its start
-    expect(lines).toContain('DATA LOST: kinesis restarted without --persist and came back empty; provisioning the template again');
+    expect(lines).toContain('DATA LOST: kinesis restarted without its data; provisioning the template again');
     expect(lines.some((line) => line.startsWith(`re-provisioned kinesis stream  ${cloud.outputs.ClicksStreamName}`))).toBe(true);
     expect(lines.some((line) => /^event source \S+: its stream is new and empty; it reads it from the start/.test(line))).toBe(true);
     await produce(cloud, second);
@@ -179,7 +179,7 @@ describe.skipIf(!java.available)(titled('supervised emulators without --persist:
 
     // Act 2: DynamoDB Local dies and comes back empty: the counts so far are gone with it
     await killAndWatchRestart(cloud, 'dynamodb', lines, false);
-    expect(lines).toContain('DATA LOST: dynamodb restarted without --persist and came back empty; provisioning the template again');
+    expect(lines).toContain('DATA LOST: dynamodb restarted without its data; provisioning the template again');
     expect(lines.some((line) => line.startsWith(`re-provisioned dynamodb table  ${cloud.outputs.ClickWindowsTableName}`))).toBe(true);
     // A table created again has a stream of its own: the dashboard's mapping reads the new one.
     expect(tableStream()).not.toBe(streamBefore);

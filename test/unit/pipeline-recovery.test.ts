@@ -51,7 +51,7 @@ describe('PipelineRecovery (emulator restarts)', () => {
     await recovery.settled();
 
     expect(steps.calls).toStrictEqual(['pause', 'reprovision', 'forget kinesis', 'resume']);
-    expect(steps.lines).toContain('DATA LOST: kinesis restarted without --persist and came back empty; provisioning the template again');
+    expect(steps.lines).toContain('DATA LOST: kinesis restarted without its data; provisioning the template again');
     expect(steps.lines).toContain('re-provisioned kinesis stream Clicks');
   });
 
