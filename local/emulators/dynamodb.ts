@@ -120,6 +120,15 @@ export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<Runn
         readyTimeoutMs,
       );
       const pid = Number((await javaPid)[1]);
+      // If the launcher itself is killed (kill -9 of supervise.cjs), Java would live on, holding its
+      // port and its -dbPath files while a new one starts on them: it is ended too.
+      void proc.exited.then(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
+      });
       return { name: service, endpoint, pid, exited: proc.exited, stop: () => proc.stop() };
     } catch (error) {
       // A start that failed before Java's pid was printed fails javaPid too: waitUntilReady's error says more.

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -153,6 +154,32 @@ describe('DynamoDB Local', () => {
     } finally {
       if (saved === undefined) delete process.env.JAVA_HOME;
       else process.env.JAVA_HOME = saved;
+    }
+  });
+});
+
+describe.skipIf(!java.available)(titled('DynamoDB Local process', java), () => {
+  it('ends Java when its launcher is killed, so no orphan keeps the port or the data folder', async () => {
+    const dynamodb = await startDynamoDb();
+    const javaPid = dynamodb.pid!;
+    try {
+      // Prepare: the launcher (supervise.cjs) is Java's parent
+      const launcherPid = Number(readFileSync(`/proc/${javaPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      expect(readFileSync(`/proc/${launcherPid}/cmdline`, 'utf8')).toContain('supervise.cjs');
+
+      // Act
+      process.kill(launcherPid, 'SIGKILL');
+      await dynamodb.exited;
+
+      // Assess
+      await expectGone(dynamodb.endpoint, 5000);
+      const deadline = Date.now() + 5000;
+      while (existsSync(`/proc/${javaPid}`) && !readFileSync(`/proc/${javaPid}/stat`, 'utf8').includes(') Z ') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(existsSync(`/proc/${javaPid}`) && !readFileSync(`/proc/${javaPid}/stat`, 'utf8').includes(') Z '), `java pid ${javaPid} still running`).toBe(false);
+    } finally {
+      await dynamodb.stop();
     }
   });
 });
