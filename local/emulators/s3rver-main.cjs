@@ -6,6 +6,7 @@
 // `s3rver listening on <port>` once it accepts connections. Options: directory (required), port.
 const { createServer } = require('node:http');
 const S3rver = require('s3rver');
+const { serveUntilSignalled } = require('./child-server.cjs');
 
 const options = JSON.parse(process.argv[2] || '{}');
 if (typeof options.directory !== 'string') {
@@ -17,18 +18,4 @@ if (typeof options.directory !== 'string') {
 const s3rver = new S3rver({ directory: options.directory, silent: true });
 const server = createServer(s3rver.callback());
 
-server.on('error', (error) => {
-  console.error(error.stack || String(error));
-  process.exit(1);
-});
-server.listen(options.port || 0, '127.0.0.1', () => {
-  console.log(`s3rver listening on ${server.address().port}`);
-});
-
-function shutdown() {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2000).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+serveUntilSignalled(server, { name: 's3rver', port: options.port });

@@ -67,20 +67,43 @@ const total = (counts: Map<string, number>): number => [...counts.values()].redu
 
 const java = await requireJava();
 
-describe.skipIf(!java.available)(titled('supervised emulators: kill -9 of each engine while the local cloud runs (--persist)', java), () => {
-  let cloud: LocalCloud;
-  let dispose: () => Promise<void>;
-  const lines: string[] = [];
+async function expectExactCounts(cloud: LocalCloud, expected: Map<string, number>): Promise<void> {
+  let counted = new Map<string, number>();
+  await eventually(
+    async () => total((counted = await windowCounts(cloud))) >= total(expected),
+    () => `counted ${total(counted)} of ${total(expected)} clicks`,
+    180_000,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  expect(Object.fromEntries(await windowCounts(cloud))).toStrictEqual(Object.fromEntries(expected));
+}
 
+/** One local cloud for the describe block around it, with its log lines kept (DUMP_LINES=1 prints them at the end). */
+function useTestCloud(options: { persist?: boolean }): { readonly cloud: LocalCloud; readonly lines: string[] } {
+  let cloud: LocalCloud | undefined;
+  let dispose: (() => Promise<void>) | undefined;
+  const lines: string[] = [];
   beforeAll(async () => {
-    ({ cloud, dispose } = await startTestCloud({ persist: true, log: (line) => lines.push(line) }));
+    ({ cloud, dispose } = await startTestCloud({ ...options, log: (line) => lines.push(line) }));
   }, 180_000);
   afterAll(async () => {
-    if (process.env.DUMP_LINES) console.log(lines.filter((l) => !/^ {2}/.test(l)).join('\n'));
+    if (process.env.DUMP_LINES) console.log(lines.filter((line) => !line.startsWith('  ')).join('\n'));
     await dispose?.();
   });
+  return {
+    get cloud() {
+      if (cloud === undefined) throw new Error('the local cloud did not start');
+      return cloud;
+    },
+    lines,
+  };
+}
+
+describe.skipIf(!java.available)(titled('supervised emulators: kill -9 of each engine while the local cloud runs (--persist)', java), () => {
+  const local = useTestCloud({ persist: true });
 
   it('reports each death in /_localstack/health at once, restarts the engine with its data, and counts clicks exactly', { timeout: 300_000 }, async () => {
+    const { cloud, lines } = local;
     // Prepare: three phases of clicks with re-sends, late and malformed records, counted offline
     const records = [...generateClicks({ count: 1800, rate: 2000, seed: 1212, duplicates: 0.03, late: 0.02, malformed: 0.02, startTime: Date.now() })];
     const phases = [records.slice(0, 600), records.slice(600, 1200), records.slice(1200)];
@@ -112,14 +135,7 @@ describe.skipIf(!java.available)(titled('supervised emulators: kill -9 of each e
       expect((await health(cloud)).services).toStrictEqual({ dynamodb: 'running', 'execute-api': 'running', kinesis: 'running', s3: 'running', sqs: 'running' });
 
       // Assess: every click counted once, as computed offline
-      let counted = new Map<string, number>();
-      await eventually(
-        async () => total((counted = await windowCounts(cloud))) >= total(expected),
-        () => `counted ${total(counted)} of ${total(expected)} clicks`,
-        180_000,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      expect(Object.fromEntries(await windowCounts(cloud))).toStrictEqual(Object.fromEntries(expected));
+      await expectExactCounts(cloud, expected);
 
       // Assess: no batch burnt its retries against a dead engine; every malformed record dead-lettered
       expect(await drainQueue(cloud, cloud.outputs.FailedBatchQueueUrl!)).toStrictEqual([]);
@@ -133,31 +149,11 @@ describe.skipIf(!java.available)(titled('supervised emulators: kill -9 of each e
   });
 });
 
-async function expectExactCounts(cloud: LocalCloud, expected: Map<string, number>): Promise<void> {
-  let counted = new Map<string, number>();
-  await eventually(
-    async () => total((counted = await windowCounts(cloud))) >= total(expected),
-    () => `counted ${total(counted)} of ${total(expected)} clicks`,
-    180_000,
-  );
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  expect(Object.fromEntries(await windowCounts(cloud))).toStrictEqual(Object.fromEntries(expected));
-}
-
 describe.skipIf(!java.available)(titled('supervised emulators without --persist: an engine that comes back empty is provisioned again', java), () => {
-  let cloud: LocalCloud;
-  let dispose: () => Promise<void>;
-  const lines: string[] = [];
-
-  beforeAll(async () => {
-    ({ cloud, dispose } = await startTestCloud({ log: (line) => lines.push(line) }));
-  }, 180_000);
-  afterAll(async () => {
-    if (process.env.DUMP_LINES) console.log(lines.filter((l) => !/^ {2}/.test(l)).join('\n'));
-    await dispose?.();
-  });
+  const local = useTestCloud({ persist: false });
 
   it('says the data was lost, re-creates the stream and the tables from the template, and counts what comes after exactly', { timeout: 300_000 }, async () => {
+    const { cloud, lines } = local;
     // Prepare: three phases of clicks, each counted offline
     const records = [...generateClicks({ count: 900, rate: 2000, seed: 1213, duplicates: 0.03, late: 0, malformed: 0.02, startTime: Date.now() })];
     const [first, second, third] = [records.slice(0, 300), records.slice(300, 600), records.slice(600)];
