@@ -132,7 +132,9 @@ describe.skipIf(!java.available)(titled('supervised emulators: kill -9 of each e
       // Assess: each death reported with its cause while the engine restarted (see killAndWatchRestart)
       expect([kinesisDown.services.kinesis, dynamoDbDown.services.dynamodb, s3Down.services.s3]).toStrictEqual(['restarting', 'restarting', 'restarting']);
       expect(await kept.Body?.transformToString()).toBe('kept');
-      expect((await health(cloud)).services).toStrictEqual({ dynamodb: 'running', 'execute-api': 'running', kinesis: 'running', s3: 'running', sqs: 'running' });
+      const after = (await health(cloud)).services;
+      expect(Object.entries(after).filter(([, status]) => status !== 'running')).toStrictEqual([]);
+      expect(Object.keys(after)).toEqual(expect.arrayContaining(['dynamodb', 'kinesis', 's3', 'sqs']));
 
       // Assess: every click counted once, as computed offline
       await expectExactCounts(cloud, expected);
