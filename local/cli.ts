@@ -130,7 +130,9 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const started = Date.now();
-  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const interactive = process.stdout.isTTY === true;
+  // On a terminal the status line is redrawn in place: a log line (an emulator died) replaces it first.
+  const log = (line: string) => process.stdout.write(`${interactive ? '\r\x1b[2K' : ''}${line}\n`);
   log('Watershed local cloud: starting (synthesizing the CDK app and starting the emulators)');
   const cloud = await startLocalCloud({
     edgePort: options.port,
@@ -177,7 +179,6 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const status = new StatusLine(cloud);
   await status.start();
-  const interactive = process.stdout.isTTY === true;
   const timer = setInterval(() => {
     const line = status.render();
     if (interactive) process.stdout.write(`\r\x1b[2K${line}`);

@@ -27,6 +27,7 @@ import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
 import { LocalCloudMetrics, METRICS_PATH, queueDepths } from './telemetry/local-cloud-metrics';
 import { assertPortsFree } from './ports';
+import { PipelineRecovery, type StreamService } from './recovery';
 
 export { STACK_NAME };
 
@@ -87,6 +88,11 @@ export interface LocalCloud {
    * their tables' snapshots, as after a crash; `faults` applies to the new ones.
    */
   restartDeliveryStreams(faults?: DeliveryStreamFaults): Promise<void>;
+  /**
+   * Gets the pipelines through an emulator's death: paused at their checkpoints while it restarts,
+   * the template provisioned again when it came back empty, then resumed (see ./recovery.ts).
+   */
+  recovery: PipelineRecovery;
   /** Stops the event source mappings and the functions, then starts them again from their checkpoints. */
   restartFunctions(options?: { forgetCheckpoints?: boolean }): Promise<void>;
   stop(): Promise<void>;
@@ -138,8 +144,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   try {
     started = Date.now();
     log('provisioning the synthesized template:');
+    const template = readTemplate(templatePath);
     const stack = await provisionStack({
-      template: readTemplate(templatePath),
+      template,
       stackName: STACK_NAME,
       assemblyDirectory,
       edgeUrl,
@@ -188,8 +195,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     if (positions !== undefined) cleanup.push(async () => positions.close());
     const checkpoints = new Map(stack.eventSourceMappings.map((mapping) => [mapping.uuid, positions?.forMapping(mapping.uuid) ?? new Map<string, string>()]));
     const eventSources: LocalEventSource[] = [];
+    /** Mappings whose stream was created again empty (an engine lost its data): they read it from its start. */
+    const onNewStream = new Set<string>();
     const startEventSources = async () => {
-      for (const mapping of stack.eventSourceMappings) {
+      for (const declared of stack.eventSourceMappings) {
+        const mapping = onNewStream.has(declared.uuid) ? { ...declared, properties: { ...declared.properties, StartingPosition: 'TRIM_HORIZON' } } : declared;
         const common = {
           sqs,
           invoke: (functionName: string, event: unknown) => runtime.invoke(functionName, event),
@@ -229,6 +239,55 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     };
     cleanup.push(stopFirehose);
     await startFirehose();
+    const readsFrom = (service: StreamService, arn: string) => (service === 'kinesis' ? arn.startsWith('arn:aws:kinesis:') : /^arn:aws:dynamodb:[^:]*:[^:]*:table\/[^/]+\/stream\//.test(arn));
+    const recovery = new PipelineRecovery({
+      // Firehose reads Kinesis too: it pauses and resumes with the mappings.
+      pausePipelines: async () => {
+        await stopEventSources();
+        await stopFirehose();
+      },
+      resumePipelines: async () => {
+        await startEventSources();
+        await startFirehose();
+      },
+      log,
+      async reprovision() {
+        const lines: string[] = [];
+        const again = await provisionStack({
+          template,
+          stackName: STACK_NAME,
+          assemblyDirectory,
+          edgeUrl,
+          publicEdgeUrl: edgeUrl,
+          // Only what changed: resources created again, or found to differ.
+          log: (line) => {
+            if (/^ {2}(kinesis stream|dynamodb table|sqs queue|s3 bucket) /.test(line) && !/\(kept\)$/.test(line)) lines.push(`re-provisioned ${line.trim()}`);
+            else if (line.startsWith('  !')) lines.push(line.trim());
+          },
+        });
+        // A table created again has a new stream, with a new ARN: its mapping reads that one now.
+        for (const mapping of again.eventSourceMappings) {
+          const current = stack.eventSourceMappings.find((candidate) => candidate.uuid === mapping.uuid);
+          if (current !== undefined) current.eventSourceArn = mapping.eventSourceArn;
+        }
+        return lines;
+      },
+      forgetPositions(service) {
+        return stack.eventSourceMappings
+          .filter((mapping) => readsFrom(service, mapping.eventSourceArn))
+          .map((mapping) => {
+            checkpoints.get(mapping.uuid)?.clear();
+            onNewStream.add(mapping.uuid);
+            return `event source ${mapping.logicalId}: its stream is new and empty; it reads it from the start (records not processed before the crash are lost)`;
+          });
+      },
+    });
+    const unsubscribe = services.onSupervisionEvent((event) => recovery.handle(event));
+    // Runs before the mappings stop (cleanup runs in reverse): no restart resumes them after that.
+    cleanup.push(async () => {
+      unsubscribe();
+      await recovery.settled();
+    });
 
     // The dashboard web app, with a config.json naming the local stage and the dev-token endpoint.
     const webSocketUrl = dashboardWebSocketUrl(stack, edgeUrl);
@@ -275,6 +334,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         await stopFirehose();
         await startFirehose(faults);
       },
+      recovery,
       async restartFunctions({ forgetCheckpoints = false } = {}) {
         await stopEventSources();
         await Promise.all(runtime.functionNames.map((name) => runtime.crash(name)));

@@ -10,7 +10,8 @@ const KINESIS_ENGINE_COMMAND = /kinesalite|kinesis-mock|kinesis-local/;
 
 /**
  * One line: traffic in, the real lag (newest record put to newest processed, in time and records,
- * and whether and why it is falling behind), and what the aggregator did, per second.
+ * and whether and why it is falling behind), and what the aggregator did, per second. A service
+ * that is not running (an emulator that died and is restarting) comes first, with why.
  */
 export class StatusLine {
   private last = { at: Date.now(), read: 0, windows: 0, functionErrors: 0 };
@@ -68,7 +69,11 @@ export class StatusLine {
       return this.trackers.size > 1 ? `${streamName}: ${text}` : text;
     });
     const m = this.cloud.metrics;
+    const down = Object.entries(this.cloud.services.edge.health())
+      .filter(([, entry]) => entry.status !== 'running')
+      .map(([service, entry]) => `! ${service} ${entry.status.toUpperCase()}${entry.detail === undefined ? '' : ` (${entry.detail})`}`);
     return [
+      ...(down.length === 0 ? [] : [`${down.join('; ')}, pipelines paused`]),
       `in ${eventsPerSecond.toFixed(0)} ev/s`,
       lags.length > 0 ? lags.join('; ') : 'lag n/a',
       `windows ${windowsPerSecond.toFixed(0)}/s`,

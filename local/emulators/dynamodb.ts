@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { probeJsonApi, spawnEmulator, withFreePort } from './process';
+import { delimiter, dirname, join } from 'node:path';
+import { helperScript, probeJsonApi, spawnEmulator, withFreePort } from './process';
 import { MissingRuntimeError, type RunningService } from './types';
 
 export interface DynamoDbOptions {
@@ -80,8 +80,8 @@ export function dynamoDbLocalDir(): string {
 }
 
 /**
- * Starts DynamoDB Local (with Streams and transactions) on Java, with `-sharedDb` so every
- * client sees the same tables whatever its credentials and region.
+ * Starts DynamoDB Local (with Streams and transactions) on Java, listening on 127.0.0.1 only, with
+ * `-sharedDb` so every client sees the same tables whatever its credentials and region.
  */
 export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<RunningService> {
   const service = 'dynamodb (DynamoDB Local)';
@@ -95,8 +95,12 @@ export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<Runn
       command: java.command,
       args: [
         `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
-        '-jar',
-        join(dir, 'DynamoDBLocal.jar'),
+        // DynamoDB Local has no host option and listens on every interface; this launcher binds it
+        // to 127.0.0.1 only (see java/DynamoDbLocalOnHost.java).
+        '-cp',
+        [join(dir, 'DynamoDBLocal.jar'), helperScript('java')].join(delimiter),
+        'DynamoDbLocalOnHost',
+        '127.0.0.1',
         '-sharedDb',
         '-disableTelemetry',
         '-port',
@@ -107,15 +111,30 @@ export async function startDynamoDb(options: DynamoDbOptions = {}): Promise<Runn
       orphanGuard: 'supervise',
     });
     const endpoint = `http://127.0.0.1:${port}`;
+    const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+    // supervise.cjs names Java's pid first; Java, not the launcher, is the engine that can crash.
+    const javaPid = proc.waitForLine(/^supervise: pid (\d+)/, readyTimeoutMs);
     try {
       await proc.waitUntilReady(
         () => probeJsonApi(endpoint, 'DynamoDB_20120810.ListTables', 'application/x-amz-json-1.0'),
-        options.readyTimeoutMs ?? 60_000,
+        readyTimeoutMs,
       );
+      const pid = Number((await javaPid)[1]);
+      // If the launcher itself is killed (kill -9 of supervise.cjs), Java would live on, holding its
+      // port and its -dbPath files while a new one starts on them: it is ended too.
+      void proc.exited.then(() => {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
+      });
+      return { name: service, endpoint, pid, exited: proc.exited, stop: () => proc.stop() };
     } catch (error) {
+      // A start that failed before Java's pid was printed fails javaPid too: waitUntilReady's error says more.
+      javaPid.catch(() => undefined);
       await proc.stop();
       throw error;
     }
-    return { name: service, endpoint, stop: () => proc.stop() };
   });
 }

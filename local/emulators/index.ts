@@ -4,7 +4,8 @@ import { startSqs, type SqsServer } from '../sqs';
 import { startDynamoDb } from './dynamodb';
 import { startKinesis } from './kinesis';
 import { startS3 } from './s3';
-import type { KinesisEngine, LogFn, RunningService } from './types';
+import { SupervisedService, type SupervisionEvent } from './supervisor';
+import { describeExit, type KinesisEngine, type LogFn, type RunningService } from './types';
 
 export { startKinesis, type KinesisOptions } from './kinesis';
 export {
@@ -16,11 +17,15 @@ export {
   type JavaRuntime,
 } from './dynamodb';
 export { startS3, type S3Options } from './s3';
+export { SupervisedService, type SupervisionEvent } from './supervisor';
+export { nextRestart, RESTART_BACKOFF, type RestartBackoffPolicy } from './backoff';
 export {
+  describeExit,
   EmulatorStartError,
   KINESIS_ENGINES,
   MissingRuntimeError,
   type KinesisEngine,
+  type EmulatorExit,
   type LogFn,
   type RunningService,
 } from './types';
@@ -42,13 +47,22 @@ export interface StartServicesOptions {
 }
 
 export type ServiceName = 'kinesis' | 'dynamodb' | 's3' | 'sqs';
+/** The services that run as child processes, watched and restarted when they die. */
+export type SupervisedServiceName = Exclude<ServiceName, 'sqs'>;
 
 export interface LocalServices {
   /** The one endpoint for every SDK client, e.g. `http://127.0.0.1:4566`. */
   readonly edgeUrl: string;
   readonly edge: Edge;
-  /** Each engine's own endpoint, behind the edge. */
-  readonly services: Readonly<Record<ServiceName, RunningService>>;
+  /**
+   * Each engine's own endpoint, behind the edge. The child-process engines are supervised: each
+   * entry reads as the engine running now (endpoint, pid), across restarts.
+   */
+  readonly services: Readonly<Record<SupervisedServiceName, SupervisedService> & Record<'sqs', SqsServer>>;
+  /** Whether each engine finds its data again after a restart (`--persist`). */
+  readonly persistent: boolean;
+  /** Calls `listener` on each death, failed restart and restart of a supervised engine; returns an unsubscribe. */
+  onSupervisionEvent(listener: (event: SupervisionEvent) => void): () => void;
   /** The SQS stand-in, with its store (mounted on the edge in process). */
   readonly sqs: SqsServer;
   /** Stops the edge and every engine, even when some stop fails; then reports the failures. */
@@ -69,10 +83,15 @@ export async function startServices(options: StartServicesOptions = {}): Promise
   // Requests that arrive while the engines start wait for them (then 503, which SDKs retry).
   const edge = await startEdge({ port: options.edgePort ?? 4566, log, limits: options.edgeLimits, pendingServices: ['kinesis', 'dynamodb', 's3', 'sqs'] });
 
+  const starters = {
+    kinesis: () => startKinesis({ engine, persistDir: persist(engine === 'kinesalite' ? 'kinesis' : 'kinesis-local') }),
+    dynamodb: () => startDynamoDb({ persistDir: persist('dynamodb') }),
+    s3: () => startS3({ persistDir: persist('s3') }),
+  } satisfies Record<SupervisedServiceName, () => Promise<RunningService>>;
   const started = await Promise.allSettled([
-    startKinesis({ engine, persistDir: persist(engine === 'kinesalite' ? 'kinesis' : 'kinesis-local') }),
-    startDynamoDb({ persistDir: persist('dynamodb') }),
-    startS3({ persistDir: persist('s3') }),
+    starters.kinesis(),
+    starters.dynamodb(),
+    starters.s3(),
     startSqs({ persistDirectory: persist('sqs'), onInternalError: (error) => log(`sqs: ${String(error)}`) }),
   ]);
   const [kinesis, dynamodb, s3, sqs] = started;
@@ -93,7 +112,23 @@ export async function startServices(options: StartServicesOptions = {}): Promise
   edge.register('s3', s3.value.endpoint);
   edge.register('sqs', sqs.value.handler);
 
-  const services = { kinesis: kinesis.value, dynamodb: dynamodb.value, s3: s3.value, sqs: sqs.value };
+  // Each child engine is watched from here on: a death is on the edge's health at once, and a new
+  // engine is started with backoff (see ./supervisor.ts and ./backoff.ts).
+  const listeners = new Set<(event: SupervisionEvent) => void>();
+  const onEvent = (event: SupervisionEvent): void => {
+    log(supervisionLine(event, persistDir !== undefined));
+    for (const listener of listeners) listener(event);
+  };
+  // kinesis-local saves its data on a clean stop only: after a crash it comes back without what came since.
+  const keepsData = (service: SupervisedServiceName): boolean => persistDir !== undefined && !(service === 'kinesis' && engine === 'kinesis-local');
+  const supervise = (service: SupervisedServiceName, initial: RunningService): SupervisedService =>
+    new SupervisedService({ service, initial, start: starters[service], edge, keepsData: keepsData(service), onEvent });
+  const services = {
+    kinesis: supervise('kinesis', kinesis.value),
+    dynamodb: supervise('dynamodb', dynamodb.value),
+    s3: supervise('s3', s3.value),
+    sqs: sqs.value,
+  };
   log(`edge      ${edge.url}  (HTTP/1.1 and h2c; routes by SigV4 credential scope)`);
   for (const [key, service] of Object.entries(services)) {
     log(`${key.padEnd(9)} ${service.endpoint}  ${service.name}${key === 'sqs' ? ', mounted in the edge' : ''}`);
@@ -106,8 +141,31 @@ export async function startServices(options: StartServicesOptions = {}): Promise
     edge,
     services,
     sqs: sqs.value,
+    persistent: persistDir !== undefined,
+    onSupervisionEvent: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     stop: () => (stopped ??= stopAll([edge, ...Object.values(services)])),
   };
+}
+
+/** What the user reads when a supervised engine dies, fails to restart, or is back. */
+export function supervisionLine(event: SupervisionEvent, persistent: boolean): string {
+  switch (event.type) {
+    case 'died':
+      return `! ${event.name} died (${describeExit(event.exit)}${event.pid === undefined ? '' : `, pid ${event.pid}`}); restarting in ${event.restartInMs} ms${event.deaths > 1 ? ` (death ${event.deaths} in a row)` : ''}`;
+    case 'restart-failed':
+      return `! ${event.name} could not restart: ${event.error.message.split('\n')[0]}; next try in ${event.restartInMs} ms`;
+    case 'restarted':
+      return `${event.name} restarted after ${(event.downMs / 1000).toFixed(1)} s on ${event.endpoint}${event.pid === undefined ? '' : ` (pid ${event.pid})`}: ${
+        event.dataKept
+          ? 'its data is back (--persist)'
+          : persistent
+            ? 'its data since its last clean stop was LOST (kinesis-local saves on a clean stop only)'
+            : 'it starts EMPTY: its data was lost (run with --persist to keep data across crashes)'
+      }`;
+  }
 }
 
 /** Stops every service, all at once; throws an AggregateError naming those that failed. */

@@ -140,5 +140,5 @@ async function startKinesisLocal(options: KinesisOptions): Promise<RunningServic
 }
 
 function serviceOf(name: string, endpoint: string, proc: EmulatorProcess, graceMs?: number): RunningService {
-  return { name, endpoint, stop: () => proc.stop(graceMs) };
+  return { name, endpoint, pid: proc.child.pid, exited: proc.exited, stop: () => proc.stop(graceMs) };
 }

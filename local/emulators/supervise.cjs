@@ -2,7 +2,9 @@
 // Usage: node supervise.cjs <command> [args...]
 // Runs a non-Node emulator (DynamoDB Local on Java) for the local cloud and ends it when this
 // process's stdin ends (the parent died, even by SIGKILL) or on SIGTERM/SIGINT/SIGHUP.
-// Output is passed through; the exit code is the command's.
+// Output is passed through. The first line of output is `supervise: pid <N>`, the command's own
+// process id (what a test kills to fake a crash). This process ends as the command did: with its
+// exit code, or by the same signal, so whoever watches it sees a kill -9 of the command as one.
 const { spawn } = require('node:child_process');
 
 const [command, ...args] = process.argv.slice(2);
@@ -12,6 +14,7 @@ if (!command) {
 }
 
 const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+if (child.pid !== undefined) process.stdout.write(`supervise: pid ${child.pid}\n`);
 let stopping = false;
 
 function stop() {
@@ -25,7 +28,12 @@ child.on('error', (error) => {
   console.error(`supervise: cannot run ${command}: ${error.message}`);
   process.exit(127);
 });
-child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGTERM' ? 0 : 1)));
+child.on('exit', (code, signal) => {
+  if (signal === null) process.exit(code ?? 1);
+  // Re-raised without this script's handlers, so the default action (ending the process) applies.
+  for (const handled of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.removeAllListeners(handled);
+  process.kill(process.pid, signal);
+});
 
 process.stdin.on('end', stop);
 process.stdin.on('error', stop);

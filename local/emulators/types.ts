@@ -6,6 +6,27 @@ export interface RunningService {
   readonly endpoint: string;
   /** Stops the service and frees its port. Safe to call more than once. */
   stop(): Promise<void>;
+  /**
+   * The engine's own OS process (Java for DynamoDB Local, not its launcher), e.g. for a test that
+   * kills it. Undefined for a service that runs inside the local cloud's process (the SQS stand-in).
+   */
+  readonly pid?: number;
+  /**
+   * Settles when the engine's process has exited, for whatever reason (a stop included); never
+   * rejects. What a supervisor watches. Undefined for a service inside this process.
+   */
+  readonly exited?: Promise<EmulatorExit>;
+}
+
+/** How an emulator process ended: its exit code, or the signal that ended it. */
+export interface EmulatorExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** `signal SIGKILL` or `exit code 1`, for messages. */
+export function describeExit(exit: EmulatorExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${String(exit.code)}`;
 }
 
 /** Receives one human-readable line of progress. */

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { connect, createServer } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
@@ -32,6 +33,20 @@ const java = await requireJava();
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const credentials = (accessKeyId: string) => ({ accessKeyId, secretAccessKey: 'secret' });
+
+/** Whether a TCP connection to host:port is accepted (false when refused or not answered within 2 s). */
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 2000 });
+    const done = (accepted: boolean) => {
+      socket.destroy();
+      resolve(accepted);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
 const http1 = () => new NodeHttpHandler();
 
 /** Resolves once nothing answers on `endpoint` any more; rejects after `timeoutMs`. */
@@ -143,6 +158,32 @@ describe('DynamoDB Local', () => {
   });
 });
 
+describe.skipIf(!java.available)(titled('DynamoDB Local process', java), () => {
+  it('ends Java when its launcher is killed, so no orphan keeps the port or the data folder', async () => {
+    const dynamodb = await startDynamoDb();
+    const javaPid = dynamodb.pid!;
+    try {
+      // Prepare: the launcher (supervise.cjs) is Java's parent
+      const launcherPid = Number(readFileSync(`/proc/${javaPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      expect(readFileSync(`/proc/${launcherPid}/cmdline`, 'utf8')).toContain('supervise.cjs');
+
+      // Act
+      process.kill(launcherPid, 'SIGKILL');
+      await dynamodb.exited;
+
+      // Assess
+      await expectGone(dynamodb.endpoint, 5000);
+      const deadline = Date.now() + 5000;
+      while (existsSync(`/proc/${javaPid}`) && !readFileSync(`/proc/${javaPid}/stat`, 'utf8').includes(') Z ') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(existsSync(`/proc/${javaPid}`) && !readFileSync(`/proc/${javaPid}/stat`, 'utf8').includes(') Z '), `java pid ${javaPid} still running`).toBe(false);
+    } finally {
+      await dynamodb.stop();
+    }
+  });
+});
+
 describe('S3 (s3rver)', () => {
   it('keeps objects across restarts with persistDir', async () => {
     await withTempDir(async (dir) => {
@@ -193,6 +234,20 @@ describe.skipIf(!java.available)(titled('startServices', java), () => {
       `sqs       ${local.services.sqs.endpoint}  sqs (local stand-in), mounted in the edge`,
       'data in memory (lost on stop)',
     ]);
+  });
+
+  it('every engine runs in a process of its own, listening on 127.0.0.1 only (DynamoDB Local included)', async () => {
+    // A non-loopback address of this machine: an engine listening on every interface answers there.
+    const external = Object.values(networkInterfaces()).flat().find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+    expect(external, 'this test needs a non-loopback IPv4 address to connect from').toBeDefined();
+    for (const key of ['kinesis', 'dynamodb', 's3'] as const) {
+      const service = local.services[key];
+      expect(service.pid, `${key} pid`).not.toBe(process.pid);
+      expect(process.kill(service.pid!, 0), `${key} pid ${service.pid} is a live process`).toBe(true);
+      const port = Number(new URL(service.endpoint).port);
+      expect(await connects('127.0.0.1', port), `${key} on 127.0.0.1:${port}`).toBe(true);
+      expect(await connects(external!, port), `${key} on ${external}:${port}`).toBe(false);
+    }
   });
 
   it('shares DynamoDB tables across access keys and regions (-sharedDb)', async () => {

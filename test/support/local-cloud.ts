@@ -8,15 +8,22 @@ import { PARTIAL_SORT_KEY_PREFIX, ShardPartialItem, SHARDS_PARTITION, ShardProgr
 import { localClientConfig } from '../../local/clients';
 import { startLocalCloud, type LocalCloud } from '../../local/cloud';
 
-/** A local cloud in a temporary directory on OS-picked ports, for one test file. */
-export async function startTestCloud(options: { clicksShards?: number; context?: Record<string, unknown> } = {}): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
+/**
+ * A local cloud in a temporary directory on OS-picked ports, for one test file. With `persist`,
+ * its data folder (`--persist`) is in that directory too.
+ */
+export async function startTestCloud(
+  options: { clicksShards?: number; context?: Record<string, unknown>; persist?: boolean; log?: (line: string) => void } = {},
+): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
   const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
+  const { persist, ...rest } = options;
   const cloud = await startLocalCloud({
     edgePort: 0,
     dashboardPort: 0,
     stateDirectory: join(directory, 'state'),
     assemblyDirectory: join(directory, 'cdk.out'),
-    ...options,
+    ...(persist === true ? { persistDirectory: join(directory, 'data') } : {}),
+    ...rest,
   });
   return {
     cloud,

@@ -23,7 +23,11 @@ function shardFactory(index: number, overrides: Partial<ShardProgress> = {}): Sh
 }
 
 /** Just what the status line reads of a running local cloud: telemetry samples over mappings' progress. */
-function cloudFactory(shards: ShardProgress[], metrics: Record<string, number> = {}): LocalCloud {
+function cloudFactory(
+  shards: ShardProgress[],
+  metrics: Record<string, number> = {},
+  health: Record<string, { status: string; detail?: string }> = { kinesis: { status: 'running' } },
+): LocalCloud {
   const mapping: MappingView = {
     kind: 'kinesis',
     spec: { logicalId: 'AggregatorMapping', functionName: 'Aggregator', eventSourceArn: 'arn:aws:kinesis:us-east-1:000000000000:stream/clicks' },
@@ -33,7 +37,7 @@ function cloudFactory(shards: ShardProgress[], metrics: Record<string, number> =
     eventSources: [mapping],
     telemetry: { shards: (nowMs: number) => shards.map((shard) => shardSample(mapping, shard, nowMs)) },
     metrics: { sum: (name: string) => metrics[name] ?? 0 },
-    services: { services: { kinesis: { name: 'kinesalite' } } },
+    services: { services: { kinesis: { name: 'kinesalite' } }, edge: { health: () => health } },
     webSocket: { connections: () => [] },
   } as unknown as LocalCloud;
 }
@@ -64,5 +68,24 @@ describe('npm start status line', () => {
     expect(text).toContain('| counted 380 | dup 12 | late 3 | invalid 5 | orders 0 (review 0, block 0) | dashboard clients 0');
     // No tip follower started: the lag is unknown, and says so.
     expect(text).toContain('| lag n/a |');
+  });
+
+  it('starts with every service that is not running, and why', () => {
+    // Prepare: DynamoDB Local was killed and is restarting; Kinesis runs
+    const health = {
+      dynamodb: { status: 'restarting', detail: 'dynamodb (DynamoDB Local) died (signal SIGKILL); restarting in 500 ms' },
+      kinesis: { status: 'running' },
+    };
+
+    // Act
+    const line = new StatusLine(cloudFactory([shardFactory(0)], {}, health)).render();
+
+    // Assess
+    expect(line.startsWith('! dynamodb RESTARTING (dynamodb (DynamoDB Local) died (signal SIGKILL); restarting in 500 ms), pipelines paused | in ')).toBe(true);
+    expect(line).not.toContain('kinesis RUNNING');
+  });
+
+  it('says nothing about services while all run', () => {
+    expect(new StatusLine(cloudFactory([shardFactory(0)])).render()).toMatch(/^in \d+ ev\/s \| /);
   });
 });
