@@ -272,7 +272,7 @@ export class ClickstreamPipeline extends Construct {
 
     const defaults = AGGREGATOR_DEFAULTS;
     const aggregator = watershedFunction(this, 'Aggregator', {
-      entry: path.join('lambdas', 'clickstream', 'aggregator.ts'),
+      entry: path.join('lambdas', 'clickstream', 'aggregate.handler.ts'),
       description: 'Exact clicks per URL per 1-minute event-time window',
       service: 'clickstream-aggregator',
       roleDescription: 'Watershed clickstream aggregator',

@@ -318,7 +318,7 @@ export class LiveDashboard extends Construct {
     // ---- Functions ----
     const allowedLatenessSeconds = String(props.allowedLateness.toSeconds());
     const authorizer = this.dashboardFunction('Authorizer', {
-      entry: 'authorizer.ts',
+      entry: 'authorize.handler.ts',
       description: 'Live dashboard: verifies the Cognito ID token of a WebSocket $connect',
       service: DASHBOARD_SERVICES.authorizer,
       memorySize: 256,
@@ -364,7 +364,7 @@ export class LiveDashboard extends Construct {
     if (props.apiGatewayCloudWatchRole ?? true) this.setApiGatewayCloudWatchRole();
 
     const connections = this.dashboardFunction('Connections', {
-      entry: 'connections.ts',
+      entry: 'connection-routes.handler.ts',
       description: 'Live dashboard: WebSocket $connect, $disconnect and $default (subscribe, ping)',
       service: DASHBOARD_SERVICES.connections,
       memorySize: 512,
@@ -390,7 +390,7 @@ export class LiveDashboard extends Construct {
     this.stage.grantManagementApiAccess(connections.fn);
 
     const broadcaster = this.dashboardFunction('Broadcaster', {
-      entry: 'broadcaster.ts',
+      entry: 'broadcast.handler.ts',
       description: 'Live dashboard: window table changes -> every subscribed WebSocket connection',
       service: DASHBOARD_SERVICES.broadcaster,
       memorySize: 512,

@@ -9,8 +9,9 @@ import {
   WINDOW_MS,
 } from '../../contracts/clickstream';
 import type { Commit, ShardState } from './core/batch-plan';
-import { decodeFingerprints, encodeFingerprints, FingerprintLedger } from './core/ledger';
-import { decodeDeltas, encodeDeltas, type LogEntry } from './core/log-entry';
+import type { CommitOutcome } from './core/shard-batch';
+import { decodeFingerprints, FingerprintLedger } from './core/ledger';
+import { logEntryFromItem, logEntryItem, type LogEntry } from './core/log-entry';
 import { chunkFromCounts, planChunkWrites, withWrites, type ShardMinute } from './core/partials';
 import { compareSequenceNumbers, sortableSequence } from './core/sequence';
 import { windowIso } from './core/windowing';
@@ -39,11 +40,6 @@ export interface ShardStoreConfig {
 export class ShardStateError extends Error {
   override name = 'ShardStateError';
 }
-
-/** How a commit ended: written by us, or another invocation committed from the same checkpoint first. */
-export type CommitOutcome =
-  | { status: 'committed'; state: ShardState }
-  | { status: 'superseded'; state: ShardState };
 
 export interface LoadedShard {
   state: ShardState;
@@ -148,18 +144,7 @@ export class ShardStore {
   /** Writes the entry unless one from the same checkpoint exists; returns the entry that stands. */
   private async writeLogEntry(shard: ShardRef, entry: LogEntry): Promise<LogEntry> {
     try {
-      await this.put(this.config.stateTableName, {
-        pk: logPartition(shard),
-        sk: logSortKey(entry.from),
-        ...(entry.from === undefined ? {} : { from: entry.from }),
-        to: entry.to,
-        ...(Number.isFinite(entry.watermarkMs) ? { watermarkMs: entry.watermarkMs } : {}),
-        deltas: encodeDeltas(entry.windows),
-        fingerprints: encodeFingerprints(Array.from(entry.fingerprints)),
-        dedupUntilMs: entry.dedupUntilMs,
-        // Kept past the horizon so a step is always there to roll forward; a day is the stream's retention.
-        expiresAt: Math.ceil((entry.dedupUntilMs + 24 * 60 * 60 * 1000) / 1000),
-      }, 'attribute_not_exists(pk)');
+      await this.put(this.config.stateTableName, logEntryItem(logPartition(shard), logSortKey(entry.from), entry), 'attribute_not_exists(pk)');
       return entry;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -173,7 +158,7 @@ export class ShardStore {
     const { Item } = await this.ddb.send(
       new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: logSortKey(from) }, ConsistentRead: true }),
     );
-    return Item === undefined ? undefined : toLogEntry(Item);
+    return Item === undefined ? undefined : logEntryFromItem(Item);
   }
 
   /** Adds the entry's deltas to the shard's partials, minute by minute, concurrently. */
@@ -368,14 +353,3 @@ export class ShardStore {
 }
 
 const capacityOf = (consumed: ConsumedCapacity | undefined): number => consumed?.CapacityUnits ?? 0;
-
-function toLogEntry(item: Record<string, unknown>): LogEntry {
-  return {
-    from: item.from as string | undefined,
-    to: item.to as string,
-    watermarkMs: typeof item.watermarkMs === 'number' ? item.watermarkMs : Number.NEGATIVE_INFINITY,
-    windows: decodeDeltas(item.deltas as Uint8Array),
-    fingerprints: decodeFingerprints(item.fingerprints as Uint8Array),
-    dedupUntilMs: item.dedupUntilMs as number,
-  };
-}
