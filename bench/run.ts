@@ -3,7 +3,7 @@ import { benchDashboard } from './dashboard';
 import { benchEndToEnd } from './e2e';
 import { benchWrites } from './writes';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
-import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
+import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
 const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard ...] [--seconds N] [--rate N] [--clients N]
 

@@ -1,8 +1,9 @@
 import * as z from 'zod';
 
 /**
- * Aggregator tuning, read from the environment. The CDK construct writes these variables
- * from its props, so the defaults live here once.
+ * Aggregator tuning: the variables the CDK construct writes from its props and the function reads
+ * (lambdas/clickstream/settings.ts), with their defaults, defined here once. Nothing here reads
+ * the environment, so the web bundle can import the defaults.
  */
 export const AGGREGATOR_DEFAULTS = {
   allowedLatenessSeconds: 60,
@@ -42,20 +43,4 @@ export type AggregatorSettings = z.infer<typeof AggregatorSettings>;
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
-}
-
-/** Fails fast and names every missing or invalid variable. */
-export function aggregatorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AggregatorSettings {
-  const raw = Object.fromEntries(
-    Object.entries(AggregatorEnv).map(([key, variable]) => [key, env[variable] === '' ? undefined : env[variable]]),
-  );
-  const parsed = AggregatorSettings.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0]) as keyof typeof AggregatorEnv;
-      return `${AggregatorEnv[key] ?? key}: ${issue.message}`;
-    });
-    throw new ConfigurationError(`Invalid aggregator configuration: ${problems.join('; ')}`);
-  }
-  return parsed.data;
 }

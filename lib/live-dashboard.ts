@@ -32,8 +32,8 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { DashboardConfig } from '../contracts/dashboard';
-import { CONNECTIONS_TABLE_KEYS } from '../lambdas/dashboard/core/connection';
-import { DASHBOARD_DEFAULTS, DashboardEnv } from '../lambdas/dashboard/settings';
+import { CONNECTIONS_TABLE_KEYS } from '../contracts/dashboard-connections';
+import { DASHBOARD_DEFAULTS, DashboardEnv } from '../contracts/dashboard-settings';
 import { buildDashboardSync } from '../web/build';
 import { METRICS_NAMESPACE, PROJECT_ROOT, watershedFunction, type WatershedFunction, type WatershedFunctionOptions } from './watershed-function';
 

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud, type LocalCloud } from './cloud';
 import { runClickSimulator } from '../simulator/run';
-import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
+import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
 export const START_HELP = `Usage: npm start [-- options]
 

@@ -5,7 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { aggregatorSettingsFromEnv } from '../../contracts/aggregator-settings';
+import { aggregatorSettingsFromEnv } from './settings';
 import { aggregateClicks, type AggregatorDependencies } from './aggregate';
 import { ShardStore } from './shard-store';
 
