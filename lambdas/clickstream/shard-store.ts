@@ -22,6 +22,15 @@ export interface ShardRef {
   shardId: string;
 }
 
+/**
+ * Where a shard came from: the one shard a split closed to open it, or the two a merge closed
+ * (Kinesis ListShards' ParentShardId and AdjacentParentShardId). The Kinesis event carries only the
+ * shard's own id, so the store asks; lambdas/clickstream/shard-lineage.ts asks Kinesis.
+ */
+export interface ShardLineage {
+  parentsOf(shard: ShardRef): Promise<readonly string[]>;
+}
+
 export interface ShardStoreConfig {
   windowTableName: string;
   stateTableName: string;
@@ -34,6 +43,14 @@ export interface ShardStoreConfig {
    * @default 4
    */
   maxCachedShards?: number;
+  /**
+   * The shards' parents. A producer re-send after a split or merge lands on a child shard, so a
+   * shard's ledger also holds its ancestors' eventIds within the horizon (read when its ledger is
+   * read whole: a shard's first load in a container). Kinesis drains parents before children, so
+   * their log is complete by then.
+   * @default - no shard has parents: re-sends that cross a reshard are counted again
+   */
+  lineage?: ShardLineage;
 }
 
 /** The shard's progress moved in a way no invocation of this design can cause. */
@@ -293,14 +310,28 @@ export class ShardStore {
     }
   }
 
-  /** Brings the shard's ledger up to the checkpoint: a warm container reads only the newer entries. */
+  /**
+   * Brings the shard's ledger up to the checkpoint: a warm container reads only the newer entries;
+   * a whole read also takes in the entries of the shard's ancestors (see `lineage`).
+   */
   private async catchUpLedger(shard: ShardRef, cache: ShardCache, checkpoint: string | undefined, nowMs: number): Promise<void> {
     cache.ledger.evictExpired(nowMs);
     if (cache.ledgerRead && cache.ledgerThrough === checkpoint) return;
     const incremental = cache.ledgerRead && cache.ledgerThrough !== undefined && checkpoint !== undefined &&
       compareSequenceNumbers(cache.ledgerThrough, checkpoint) < 0;
-    if (!incremental) cache.ledger = new FingerprintLedger();
-    const after = incremental ? cache.ledgerThrough : undefined;
+    if (!incremental) {
+      cache.ledger = new FingerprintLedger();
+      if (this.config.dedupHorizonMs > 0) {
+        for (const ancestor of await this.ancestorsOf(shard)) await this.readLedger(ancestor, undefined, nowMs, cache.ledger);
+      }
+    }
+    await this.readLedger(shard, incremental ? cache.ledgerThrough : undefined, nowMs, cache.ledger);
+    cache.ledgerThrough = checkpoint;
+    cache.ledgerRead = true;
+  }
+
+  /** Adds the shard's unexpired log entries (those from `after` on, or all) to the ledger. */
+  private async readLedger(shard: ShardRef, after: string | undefined, nowMs: number, ledger: FingerprintLedger): Promise<void> {
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.ddb.send(new QueryCommand({
@@ -313,12 +344,35 @@ export class ShardStore {
         ExclusiveStartKey: exclusiveStartKey,
       }));
       for (const item of page.Items ?? []) {
-        cache.ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), item.dedupUntilMs as number);
+        ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), item.dedupUntilMs as number);
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey !== undefined);
-    cache.ledgerThrough = checkpoint;
-    cache.ledgerRead = true;
+  }
+
+  /**
+   * Parents, their parents and so on, as far as the lineage knows them (Kinesis lists closed shards
+   * for the stream's retention): a re-send can cross more than one reshard within the horizon.
+   */
+  private async ancestorsOf(shard: ShardRef): Promise<ShardRef[]> {
+    const lineage = this.config.lineage;
+    if (lineage === undefined) return [];
+    const ancestors: ShardRef[] = [];
+    const seen = new Set([shard.shardId]);
+    for (let queue: ShardRef[] = [shard]; queue.length > 0;) {
+      const next: ShardRef[] = [];
+      for (const child of queue) {
+        for (const shardId of await lineage.parentsOf(child)) {
+          if (seen.has(shardId)) continue;
+          seen.add(shardId);
+          const parent = { streamArn: shard.streamArn, shardId };
+          ancestors.push(parent);
+          next.push(parent);
+        }
+      }
+      queue = next;
+    }
+    return ancestors;
   }
 
   /** The shard's cache, most recently used last; the least recently used shard is dropped past the limit. */

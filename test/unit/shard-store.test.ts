@@ -222,6 +222,52 @@ describe('ledger memory', () => {
   });
 });
 
+describe('a producer re-send crossing a reshard', () => {
+  // Shard 0 is split into 1 and 2, which are then merged into 3. Kinesis puts a re-sent click on
+  // whichever open shard covers its partition key now: a child, whose own log never saw its eventId.
+  const [parent, left, right, merged] = [0, 1, 2, 3].map(shardRef) as [ShardRef, ShardRef, ShardRef, ShardRef];
+  const parentsOf: Record<string, string[]> = { [left.shardId]: [parent.shardId], [right.shardId]: [parent.shardId], [merged.shardId]: [left.shardId, right.shardId] };
+  const lineage = { parentsOf: async (shard: ShardRef) => parentsOf[shard.shardId] ?? [] };
+  const resent = (shard: ShardRef, eventIds: number[], first = 1) =>
+    eventIds.map((n, index) => shardRecordFactory(first + index, click(`e${n}`, '/hot'), T0));
+
+  it('is a duplicate on the child: its ledger is seeded from its parents\' ledgers within the horizon', async () => {
+    const fake = new FakeDynamoDb();
+    const store = new ShardStore(fake.client(), { ...CONFIG, lineage });
+    await invoke(store, parent, records(1, 6));
+    const before = totals(fake);
+
+    const { plan } = await invoke(store, left, resent(left, [1, 2, 3]));
+
+    expect(plan.outcomes).toMatchObject({ counted: 0, duplicate: 3 });
+    expect(totals(fake)).toStrictEqual(before);
+  });
+
+  it('is a duplicate after a cold start too, and across two reshards (a grandparent\'s click re-sent to the merged shard)', async () => {
+    const fake = new FakeDynamoDb();
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), parent, records(1, 6));
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), left, records(101, 2));
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), right, records(201, 2));
+    const before = totals(fake);
+
+    const cold = new ShardStore(fake.client(), { ...CONFIG, lineage });
+    const { plan } = await invoke(cold, merged, resent(merged, [4, 101, 201]));
+
+    expect(plan.outcomes).toMatchObject({ counted: 0, duplicate: 3 });
+    expect(totals(fake)).toStrictEqual(before);
+  });
+
+  it('is counted once more past the horizon, as any re-send that late is', async () => {
+    const fake = new FakeDynamoDb();
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), parent, records(1, 6));
+    const late = new ShardStore(fake.client(), { ...CONFIG, lineage });
+
+    const loaded = await late.load(left, T0 + CONFIG.dedupHorizonMs + 120_000);
+
+    expect(loaded.seenBefore(fingerprint('e1'))).toBe(false);
+  });
+});
+
 describe('planChunkWrites', () => {
   it('puts new urls in the last chunk until it is full, then opens the next', () => {
     const deltas = ['/a', '/b', '/c'].map((url) => ({ url, windowStartMs: T0, count: 1, lateCount: 0 }));
