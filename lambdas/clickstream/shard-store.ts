@@ -51,6 +51,12 @@ export interface ShardStoreConfig {
    * @default - no shard has parents: re-sends that cross a reshard are counted again
    */
   lineage?: ShardLineage;
+  /**
+   * Log entries per Query page when a ledger is read; a whole read stops at the first page that
+   * reaches past the horizon, so this bounds what it reads beyond the horizon.
+   * @default 1000 (DynamoDB's 1 MB page limit usually binds first)
+   */
+  ledgerPageEntries?: number;
 }
 
 /** The shard's progress moved in a way no invocation of this design can cause. */
@@ -76,6 +82,14 @@ const logPartition = (shard: ShardRef) => `log#${shard.streamArn}#${shard.shardI
 const logSortKey = (from: string | undefined) => sortableSequence(from ?? '0');
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException || (error as Error | undefined)?.name === 'ConditionalCheckFailedException';
+
+/**
+ * A whole ledger read goes newest first and stops at an entry whose horizon ended this long ago.
+ * Log entries are kept a day past their horizon (to roll forward), so reading them all would read
+ * a day of entries; arrival times only grow with sequence numbers to within milliseconds, so every
+ * older entry has expired too.
+ */
+const LEDGER_STOP_AFTER_EXPIRY_MS = 60_000;
 
 /** Minutes of partials a shard keeps cached; older ones are read again if a late event needs them. */
 const CACHED_MINUTES = 10;
@@ -330,21 +344,28 @@ export class ShardStore {
     cache.ledgerRead = true;
   }
 
-  /** Adds the shard's unexpired log entries (those from `after` on, or all) to the ledger. */
+  /**
+   * Adds the shard's unexpired log entries to the ledger: those from `after` on (oldest first), or,
+   * for a whole read, newest first until the entries are older than the horizon.
+   */
   private async readLedger(shard: ShardRef, after: string | undefined, nowMs: number, ledger: FingerprintLedger): Promise<void> {
+    const whole = after === undefined;
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.ddb.send(new QueryCommand({
         TableName: this.config.stateTableName,
-        KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk >= :after',
-        FilterExpression: 'dedupUntilMs > :now',
+        KeyConditionExpression: whole ? 'pk = :pk' : 'pk = :pk AND sk >= :after',
         ProjectionExpression: 'fingerprints, dedupUntilMs',
-        ExpressionAttributeValues: { ':pk': logPartition(shard), ':now': nowMs, ...(after === undefined ? {} : { ':after': logSortKey(after) }) },
+        ExpressionAttributeValues: { ':pk': logPartition(shard), ...(whole ? {} : { ':after': logSortKey(after) }) },
+        ScanIndexForward: !whole,
+        Limit: this.config.ledgerPageEntries ?? 1000,
         ConsistentRead: true,
         ExclusiveStartKey: exclusiveStartKey,
       }));
       for (const item of page.Items ?? []) {
-        ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), item.dedupUntilMs as number);
+        const dedupUntilMs = item.dedupUntilMs as number;
+        if (dedupUntilMs > nowMs) ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), dedupUntilMs);
+        else if (whole && dedupUntilMs <= nowMs - LEDGER_STOP_AFTER_EXPIRY_MS) return;
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey !== undefined);
