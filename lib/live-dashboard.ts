@@ -6,6 +6,7 @@ import {
   DockerImage,
   Duration,
   Fn,
+  Names,
   RemovalPolicy,
   Stack,
   Token,
@@ -44,6 +45,8 @@ const WEB_ROOT = path.join(PROJECT_ROOT, 'web');
 
 /** The WebSocket API's only stage: `wss://<api>.execute-api.<region>.amazonaws.com/live`. */
 export const WEB_SOCKET_STAGE_NAME = 'live';
+/** Requests per second per route of the stage: far above a dashboard's needs, far below a flood's. */
+export const WEB_SOCKET_THROTTLE_DEFAULTS = { rateLimit: 50, burstLimit: 100 } as const;
 /** Where the $connect authorizer finds the JWT: browsers cannot set headers on a WebSocket handshake. */
 export const CONNECT_IDENTITY_SOURCE = 'route.request.querystring.token';
 export const DASHBOARD_SERVICES = {
@@ -136,6 +139,14 @@ export interface LiveDashboardProps {
    * @default true
    */
   readonly apiGatewayCloudWatchRole?: boolean;
+
+  /**
+   * Steady-state and burst limits of every route of the WebSocket stage (requests per second),
+   * so a flood of unauthenticated `$connect` attempts is refused by API Gateway (429) before it
+   * invokes the authorizer.
+   * @default - { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly webSocketThrottle?: apigwv2.ThrottleSettings;
 
   /**
    * Topic notified when an alarm fires.
@@ -253,7 +264,13 @@ export class LiveDashboard extends Construct {
       comment: 'Watershed live dashboard',
       defaultRootObject: 'index.html',
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(this.siteBucket),
+        origin: origins.S3BucketOrigin.withOriginAccessControl(this.siteBucket, {
+          // Origin access control names are unique per account, not per region: the region in
+          // the name lets the same stack deploy to a second region of the account.
+          originAccessControl: new cloudfront.S3OriginAccessControl(this, 'SiteOriginAccessControl', {
+            originAccessControlName: Fn.join('-', [Names.uniqueResourceName(this, { maxLength: 40 }), Aws.REGION]),
+          }),
+        }),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
@@ -341,6 +358,7 @@ export class LiveDashboard extends Construct {
       webSocketApi: this.webSocketApi,
       stageName: WEB_SOCKET_STAGE_NAME,
       autoDeploy: true,
+      throttle: props.webSocketThrottle ?? WEB_SOCKET_THROTTLE_DEFAULTS,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
         format: apigateway.AccessLogFormat.custom(

@@ -62,6 +62,7 @@ export class WatershedStack extends Stack {
     });
 
     this.liveDashboard = new LiveDashboard(this, 'LiveDashboard', {
+      apiGatewayCloudWatchRole: apiGatewayCloudWatchRoleContext(this),
       ...props.liveDashboard,
       windowTable: clicks.windowTable,
       allowedLateness:
@@ -197,4 +198,15 @@ export class WatershedStack extends Stack {
     );
     return dashboard;
   }
+}
+
+/**
+ * `cdk deploy -c apiGatewayCloudWatchRole=false` leaves the region's API Gateway account setting
+ * alone (another stack or the console manages it). Context from the command line is a string.
+ */
+export function apiGatewayCloudWatchRoleContext(scope: Construct): boolean {
+  const value: unknown = scope.node.tryGetContext('apiGatewayCloudWatchRole');
+  if (value === undefined || value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new Error(`The context apiGatewayCloudWatchRole must be true or false (cdk deploy -c apiGatewayCloudWatchRole=false). Received ${JSON.stringify(value)}`);
 }

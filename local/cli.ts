@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
-import { startLocalCloud, type LocalCloud } from './cloud';
+import { startLocalCloud } from './cloud';
+import { StatusLine } from './status-line';
 import { runClickSimulator } from '../simulator/run';
 import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
@@ -106,41 +107,6 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
   };
 }
 
-/** One line: traffic in, lag per shard, and what the aggregator did, per second. */
-export class StatusLine {
-  private last = { at: Date.now(), read: 0, windows: 0 };
-
-  constructor(private readonly cloud: LocalCloud) {}
-
-  render(): string {
-    const now = Date.now();
-    // Events in: the Kinesis mappings; the DynamoDB Streams mappings carry window changes to the dashboard.
-    const shards = this.cloud.eventSources.filter((source) => source.kind === 'kinesis').flatMap((source) => source.progress());
-    const read = shards.reduce((sum, shard) => sum + shard.recordsRead, 0);
-    const windows = this.cloud.metrics.sum('WindowWrites');
-    const seconds = Math.max(0.001, (now - this.last.at) / 1000);
-    const eventsPerSecond = (read - this.last.read) / seconds;
-    const windowsPerSecond = (windows - this.last.windows) / seconds;
-    this.last = { at: now, read, windows };
-    // Shards closed by a split or a merge and read to their end have nothing left to lag behind.
-    const lag = shards
-      .filter((shard) => !shard.finished)
-      .map((shard) => `${shard.shardId.replace(/^shardId-0*(?=\d)/, 'shard ')} ${shard.millisBehindLatest} ms, ${shard.recordsRead - shard.recordsDelivered} queued`)
-      .join('; ');
-    const m = this.cloud.metrics;
-    return [
-      `in ${eventsPerSecond.toFixed(0)} ev/s`,
-      `lag ${lag || 'n/a'}`,
-      `windows ${windowsPerSecond.toFixed(0)}/s`,
-      `counted ${m.sum('ClicksCounted')}`,
-      `dup ${m.sum('DuplicateClicks')}`,
-      `late ${m.sum('LateClicks')}`,
-      `invalid ${m.sum('InvalidRecords')}`,
-      `dashboard clients ${this.cloud.webSocket.connections().length}`,
-    ].join(' | ');
-  }
-}
-
 async function main(argv: readonly string[]): Promise<number> {
   silenceSdkNodeWarningForTools();
   let options: StartOptions | 'help';
@@ -170,7 +136,7 @@ async function main(argv: readonly string[]): Promise<number> {
     log: (line) => log(`  ${line}`),
   });
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  log(`  edge         ${cloud.edgeUrl}   (AWS_ENDPOINT_URL=${cloud.edgeUrl}, any credentials, region us-east-1)`);
+  log(`  edge         ${cloud.edgeUrl}   (AWS_ENDPOINT_URL=${cloud.edgeUrl} or aws --endpoint-url ${cloud.edgeUrl}, any credentials, region us-east-1)`);
   log(`  outputs      .watershed/outputs.json`);
   log(`  function logs .watershed/logs/`);
   if (cloud.dashboardUrl !== '') {
@@ -199,6 +165,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   const status = new StatusLine(cloud);
+  await status.start();
   const interactive = process.stdout.isTTY === true;
   const timer = setInterval(() => {
     const line = status.render();
@@ -211,6 +178,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.once('SIGTERM', () => resolve(Date.now()));
   });
   clearInterval(timer);
+  await status.stop();
   log(`${interactive ? '\n' : ''}stopping... (Ctrl-C again to quit at once)`);
   process.on('SIGINT', () => {
     // npm and tsx relay the terminal's Ctrl-C, so one key press can arrive more than once.

@@ -20,9 +20,11 @@ import type { KinesisEngine, LogFn } from './emulators/types';
 import { DevIssuer } from './cognito/dev-issuer';
 import { startLocalDashboard } from './dashboard';
 import { DynamoDbStreamEventSource } from './lambda/dynamodb-event-source';
+import { lambdaApiHandler } from './lambda/invoke-api';
 import { KinesisEventSource } from './lambda/kinesis-event-source';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { EmfMetrics } from './metrics';
+import { LocalCloudMetrics, METRICS_PATH, queueDepths } from './telemetry/local-cloud-metrics';
 import { assertPortsFree } from './ports';
 
 export { STACK_NAME };
@@ -65,6 +67,8 @@ export interface LocalCloud {
   /** Every event source mapping of the template: Kinesis and DynamoDB Streams (`kind` says which). */
   eventSources: LocalEventSource[];
   metrics: EmfMetrics;
+  /** Metrics of streams, functions, mappings and queues: the status line's source, served at `<edge>/_watershed/metrics`. */
+  telemetry: LocalCloudMetrics;
   /** The template's WebSocket APIs, served on the edge at `ws://<edge>/_ws/<apiId>/<stage>`, and their @connections API. */
   webSocket: LocalWebSocketGateway;
   /** The WebSocket URL of the dashboard's API stage (what config.json names); empty when the template has none. */
@@ -136,12 +140,18 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     log(`provisioned in ${Date.now() - started} ms`);
 
     const metrics = new EmfMetrics();
+    const telemetry = new LocalCloudMetrics({ emf: metrics, mappings: () => eventSources, queues: () => queueDepths(services.sqs.store) });
+    services.edge.observe('kinesis', telemetry.observeKinesis);
+    services.edge.routePath(METRICS_PATH, telemetry.handler);
     const runtime = new LocalLambdaRuntime(stack.functions, {
       edgeUrl,
       logDirectory: join(stateDirectory, 'logs'),
       onLogLine: (functionName, line) => metrics.ingest(functionName, line),
+      onInvoked: (functionName, event, result) => telemetry.recordInvocation(functionName, event, result),
     });
     cleanup.push(() => runtime.stop());
+    // Lambda's Invoke, ListFunctions and GetFunctionConfiguration, for operators' tools (npm run ops).
+    services.edge.register('lambda', lambdaApiHandler({ functions: stack.functions, invoke: (functionName, event) => runtime.invoke(functionName, event) }));
 
     // Cognito: a development issuer per user pool, its JWKS and the dev-token endpoint on the edge.
     const devIssuer = new DevIssuer(edgeUrl);
@@ -191,6 +201,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     };
     const stopEventSources = async () => {
       await Promise.all(eventSources.map((source) => source.stop()));
+      telemetry.retire(eventSources);
       eventSources.length = 0;
     };
     cleanup.push(stopEventSources);
@@ -231,6 +242,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       runtime,
       eventSources,
       metrics,
+      telemetry,
       webSocket,
       webSocketUrl: webSocketUrl ?? '',
       devIssuer,

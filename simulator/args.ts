@@ -11,6 +11,62 @@ export class UsageError extends Error {
 
 export const DEFAULT_DURATION_SECONDS = 60;
 
+/**
+ * The flags that say which deployment a tool talks to, shared by \`npm run simulate\` and
+ * \`npm run ops\`: the local cloud, LocalStack or AWS.
+ */
+export const TARGET_HELP = `  --target T          local | localstack | aws                             (default local)
+  --endpoint URL      endpoint of every service                            (default: for local, the running local
+                                                                            cloud's edge, found in .watershed/local-cloud.json
+                                                                            (npm start -- --port N is followed);
+                                                                            ${LOCAL_ENDPOINT} for localstack; AWS's for aws)
+  --outputs-file P    outputs of \`cdk deploy --outputs-file P\`, where
+                      stream and queue names are read                      (default: for local, the running local
+                                                                            cloud's, ${DEFAULT_OUTPUTS_FILE})
+  --region R          region                                               (default ${LOCAL_REGION} for local and
+                                                                            localstack; the default chain for aws)`;
+
+export const TARGET_OPTIONS = {
+  target: { type: 'string' },
+  endpoint: { type: 'string' },
+  'outputs-file': { type: 'string' },
+  region: { type: 'string' },
+} as const;
+
+export interface TargetFlags {
+  readonly target: TargetKind;
+  readonly endpoint?: string;
+  readonly outputsFile?: string;
+  readonly region?: string;
+}
+
+/** Validates the target flags (see TARGET_HELP); throws UsageError naming the bad value. */
+export function parseTargetFlags(values: { target?: string; endpoint?: string; 'outputs-file'?: string; region?: string }): TargetFlags {
+  const target = values.target ?? 'local';
+  if (!(TARGET_KINDS as readonly string[]).includes(target)) {
+    throw new UsageError(`--target must be one of ${TARGET_KINDS.join(', ')}. Received ${JSON.stringify(target)}`);
+  }
+  let endpoint: string | undefined;
+  if (values.endpoint !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(values.endpoint);
+    } catch {
+      throw new UsageError(`--endpoint must be a URL such as ${LOCAL_ENDPOINT}. Received ${JSON.stringify(values.endpoint)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new UsageError(`--endpoint must be an http or https URL. Received ${JSON.stringify(values.endpoint)}`);
+    }
+    endpoint = values.endpoint;
+  }
+  return {
+    target: target as TargetKind,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(values['outputs-file'] !== undefined ? { outputsFile: nonEmpty('outputs-file', values['outputs-file']) } : {}),
+    ...(values.region !== undefined ? { region: nonEmpty('region', values.region) } : {}),
+  };
+}
+
 export const HELP_TEXT = `Usage: npm run simulate -- clicks [options]
 
 Generates a realistic click stream (Zipf URL popularity, user sessions, mild disorder) and puts it
@@ -36,17 +92,8 @@ Injected faults (fractions of all records, 0..1, sum at most 1)
                       timestamp 1 hour ahead                               (default ${CLICK_DEFAULTS.malformed})
 
 Target
-  --target T          local | localstack | aws                             (default local)
-  --endpoint URL      Kinesis endpoint                                     (default: for local, the running local
-                                                                            cloud's edge, found in .watershed/local-cloud.json
-                                                                            (npm start -- --port N is followed);
-                                                                            ${LOCAL_ENDPOINT} for localstack; AWS's for aws)
+${TARGET_HELP}
   --stream NAME       stream name                                          (default: from the outputs file)
-  --outputs-file P    outputs of \`cdk deploy --outputs-file P\`; the key
-                      ClicksStreamName is read                             (default: for local, the running local
-                                                                            cloud's, ${DEFAULT_OUTPUTS_FILE})
-  --region R          region                                               (default ${LOCAL_REGION} for local and
-                                                                            localstack; the default chain for aws)
   -h, --help          show this help
 
 Progress is one status line on a terminal, periodic lines otherwise. Ctrl-C stops after the
@@ -80,11 +127,8 @@ const OPTIONS = {
   rate: { type: 'string' },
   duration: { type: 'string' },
   count: { type: 'string' },
-  target: { type: 'string' },
-  endpoint: { type: 'string' },
+  ...TARGET_OPTIONS,
   stream: { type: 'string' },
-  'outputs-file': { type: 'string' },
-  region: { type: 'string' },
   duplicates: { type: 'string' },
   late: { type: 'string' },
   'late-by-ms': { type: 'string' },
@@ -147,34 +191,15 @@ export function parseSimulatorArgs(argv: readonly string[]): ParsedCommand {
   if (values.duration !== undefined && values.count !== undefined) {
     throw new UsageError('--duration and --count are exclusive: pass one of them');
   }
-  const target = values.target ?? 'local';
-  if (!(TARGET_KINDS as readonly string[]).includes(target)) {
-    throw new UsageError(`--target must be one of ${TARGET_KINDS.join(', ')}. Received ${JSON.stringify(target)}`);
-  }
-  let endpoint: string | undefined;
-  if (values.endpoint !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(values.endpoint);
-    } catch {
-      throw new UsageError(`--endpoint must be a URL such as ${LOCAL_ENDPOINT}. Received ${JSON.stringify(values.endpoint)}`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new UsageError(`--endpoint must be an http or https URL. Received ${JSON.stringify(values.endpoint)}`);
-    }
-    endpoint = values.endpoint;
-  }
+  const targetFlags = parseTargetFlags(values);
 
   const options: CliClickOptions = {
     rate: values.rate !== undefined ? positiveNumber('rate', values.rate) : CLICK_DEFAULTS.rate,
     ...(values.count !== undefined
       ? { count: integerIn('count', values.count, 1) }
       : { durationSeconds: values.duration !== undefined ? positiveNumber('duration', values.duration) : DEFAULT_DURATION_SECONDS }),
-    target: target as TargetKind,
-    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...targetFlags,
     ...(values.stream !== undefined ? { stream: nonEmpty('stream', values.stream) } : {}),
-    ...(values['outputs-file'] !== undefined ? { outputsFile: nonEmpty('outputs-file', values['outputs-file']) } : {}),
-    ...(values.region !== undefined ? { region: nonEmpty('region', values.region) } : {}),
     duplicates: values.duplicates !== undefined ? fraction('duplicates', values.duplicates) : CLICK_DEFAULTS.duplicates,
     late: values.late !== undefined ? fraction('late', values.late) : CLICK_DEFAULTS.late,
     lateByMs: values['late-by-ms'] !== undefined ? integerIn('late-by-ms', values['late-by-ms'], 1) : CLICK_DEFAULTS.lateByMs,

@@ -39,6 +39,12 @@ export type EdgeTarget = string | EdgeHandler;
  * after the request head, if any arrived with it.
  */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/**
+ * Looks at a request proxied to a service; returns a callback for its complete request and
+ * answer bodies, or undefined to look away. Telemetry uses it (records put per Kinesis shard);
+ * it never alters or delays the exchange.
+ */
+export type ExchangeObserver = (req: EdgeRequest) => ((requestBody: Buffer, status: number, responseBody: Buffer) => void) | undefined;
 
 /**
  * What the edge tolerates from clients. Node's own HTTP timeouts never run on the edge's HTTP/1.1
@@ -114,6 +120,8 @@ export interface Edge {
   /** Hands HTTP/1.1 upgrade requests (WebSocket handshakes) whose path starts with `prefix` to `handler`. */
   routeUpgrade(prefix: string, handler: UpgradeHandler): void;
   unrouteUpgrade(prefix: string): void;
+  /** Shows the exchanges proxied to `service` to `observer` (one per service). */
+  observe(service: string, observer: ExchangeObserver): void;
   /** Registered service names, sorted. */
   services(): string[];
   stop(): Promise<void>;
@@ -172,6 +180,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
   const waiters = new Set<() => void>();
   const pathRoutes = new Map<string, EdgeHandler>();
   const upgradeRoutes = new Map<string, UpgradeHandler>();
+  const observers = new Map<string, ExchangeObserver>();
 
   const register = (service: string, target: EdgeTarget): void => {
     if (!SERVICE_NAME.test(service)) {
@@ -231,7 +240,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       void proxyCheckedDynamoDb(route.upstream, req, res, log);
       return;
     }
-    proxy(route.service, route.upstream, req, res, log);
+    proxy(route.service, route.upstream, req, res, log, { observer: observers.get(route.service) });
   };
   for (const [service, target] of Object.entries(options.targets ?? {})) register(service, target);
 
@@ -408,6 +417,7 @@ export async function startEdge(options: EdgeOptions = {}): Promise<Edge> {
       upgradeRoutes.set(prefix, handler);
     },
     unrouteUpgrade: (prefix) => upgradeRoutes.delete(prefix),
+    observe: (service, observer) => observers.set(service, observer),
     services: () => [...routes.keys()].sort(),
     stop: () => (stopped ??= stop()),
   };
@@ -579,7 +589,7 @@ async function proxyCheckedDynamoDb(upstream: Upstream, req: EdgeRequest, res: E
     sendText(res, refusal.status, dynamoDbErrorBody(refusal), 'application/x-amz-json-1.0', { 'x-amzn-requestid': requestId() });
     return;
   }
-  proxy('dynamodb', upstream, req, res, log, body);
+  proxy('dynamodb', upstream, req, res, log, { body });
 }
 
 /** The whole body, or undefined past `limit` bytes (the rest is read and dropped). */
@@ -597,7 +607,8 @@ async function readAll(req: EdgeRequest, limit: number): Promise<Buffer | undefi
  * Forwards one request (HTTP/1.1 or HTTP/2) to an HTTP/1.1 upstream and streams the answer back.
  * `body`, when given, is the request body already read (the request stream is then spent).
  */
-function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn, body?: Buffer): void {
+function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeResponse, log: LogFn, options: { body?: Buffer; observer?: ExchangeObserver } = {}): void {
+  const { body, observer } = options;
   const isS3 = service === 's3';
   const headers = requestHeaders(req.headers);
   if (body !== undefined) headers['content-length'] = String(body.length);
@@ -614,9 +625,11 @@ function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeR
     headers,
     setHost: false,
   });
+  const observed = observeExchange(observer, req, log, body);
   outgoing.on('response', (incoming) => {
     res.writeHead(incoming.statusCode ?? 502, responseHeaders(incoming.headers));
     incoming.pipe(res as NodeJS.WritableStream);
+    observed?.(incoming);
     incoming.on('error', () => res.destroy());
   });
   outgoing.on('error', (error) => {
@@ -643,6 +656,29 @@ function proxy(service: string, upstream: Upstream, req: EdgeRequest, res: EdgeR
   } else {
     req.pipe(outgoing);
   }
+}
+
+/**
+ * Copies the request's and the answer's bytes for an observer that asked for them, beside the
+ * pipes that carry them; an observer that throws is logged, and the exchange goes on.
+ */
+function observeExchange(observer: ExchangeObserver | undefined, req: EdgeRequest, log: LogFn, body?: Buffer): ((incoming: IncomingMessage) => void) | undefined {
+  const onExchange = observer?.(req);
+  if (onExchange === undefined) return undefined;
+  // A body read before proxying (DynamoDB's checks) has left the request stream spent.
+  const requestChunks: Buffer[] = body === undefined ? [] : [body];
+  if (body === undefined) req.on('data', (chunk: Buffer) => requestChunks.push(chunk));
+  return (incoming) => {
+    const responseChunks: Buffer[] = [];
+    incoming.on('data', (chunk: Buffer) => responseChunks.push(chunk));
+    incoming.on('end', () => {
+      try {
+        onExchange(Buffer.concat(requestChunks), incoming.statusCode ?? 0, Buffer.concat(responseChunks));
+      } catch (error) {
+        log(`edge: an exchange observer failed: ${(error as Error).message}`);
+      }
+    });
+  };
 }
 
 /** Request headers for an HTTP/1.1 upstream: no HTTP/2 pseudo-headers, no hop-by-hop headers. */

@@ -10,6 +10,7 @@ export {
   type EdgeRequest,
   type EdgeResponse,
   type EdgeTarget,
+  type ExchangeObserver,
   type UpgradeHandler,
 } from './edge';
 export { signingService, serviceOfCredential, targetService } from './routing';

@@ -105,21 +105,36 @@ export class KinesisEventSource extends StreamEventSource<KinesisRecord, Kinesis
   }
 
   private eventRecord(shardId: string, record: KinesisRecord): KinesisStreamRecord {
-    return {
-      kinesis: {
-        kinesisSchemaVersion: '1.0',
-        partitionKey: record.PartitionKey!,
-        sequenceNumber: record.SequenceNumber!,
-        data: Buffer.from(record.Data ?? new Uint8Array()).toString('base64'),
-        approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) / 1000,
-      },
-      eventSource: 'aws:kinesis',
-      eventVersion: '1.0',
-      eventID: `${shardId}:${record.SequenceNumber}`,
-      eventName: 'aws:kinesis:record',
-      invokeIdentityArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${this.spec.functionName}`,
-      awsRegion: LOCAL_REGION,
-      eventSourceARN: this.spec.eventSourceArn,
-    };
+    return kinesisEventRecord({ shardId, record, eventSourceArn: this.spec.eventSourceArn, functionName: this.spec.functionName, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID });
   }
+}
+
+/**
+ * One record of Lambda's Kinesis event, as the event source mapping builds it from a GetRecords
+ * record; `npm run ops -- replay` builds the same to re-drive a failed batch.
+ */
+export function kinesisEventRecord({ shardId, record, eventSourceArn, functionName, region, accountId }: {
+  shardId: string;
+  record: KinesisRecord;
+  eventSourceArn: string;
+  functionName: string;
+  region: string;
+  accountId: string;
+}): KinesisStreamRecord {
+  return {
+    kinesis: {
+      kinesisSchemaVersion: '1.0',
+      partitionKey: record.PartitionKey!,
+      sequenceNumber: record.SequenceNumber!,
+      data: Buffer.from(record.Data ?? new Uint8Array()).toString('base64'),
+      approximateArrivalTimestamp: (record.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) / 1000,
+    },
+    eventSource: 'aws:kinesis',
+    eventVersion: '1.0',
+    eventID: `${shardId}:${record.SequenceNumber}`,
+    eventName: 'aws:kinesis:record',
+    invokeIdentityArn: `arn:aws:iam::${accountId}:role/${functionName}`,
+    awsRegion: region,
+    eventSourceARN: eventSourceArn,
+  };
 }

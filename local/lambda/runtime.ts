@@ -25,6 +25,8 @@ export interface LocalLambdaRuntimeOptions {
    * @default 64
    */
   maxEnvironmentsPerFunction?: number;
+  /** Told of every invocation once it settled (metrics: invocations, errors, durations, batch sizes). */
+  onInvoked?: (functionName: string, event: unknown, result: InvokeResult) => void;
 }
 
 interface PendingInvocation {
@@ -305,8 +307,10 @@ export function edgeEndpoints(environment: Readonly<Record<string, string>>, edg
 export class LocalLambdaRuntime {
   private readonly functions = new Map<string, FunctionEnvironments>();
   private readonly logs: WriteStream[] = [];
+  private readonly onInvoked: LocalLambdaRuntimeOptions['onInvoked'];
 
   constructor(functions: readonly FunctionSpec[], options: LocalLambdaRuntimeOptions) {
+    this.onInvoked = options.onInvoked;
     if (options.logDirectory !== undefined) mkdirSync(options.logDirectory, { recursive: true });
     const maxEnvironments = options.maxEnvironmentsPerFunction ?? DEFAULT_MAX_ENVIRONMENTS;
     if (!Number.isInteger(maxEnvironments) || maxEnvironments < 1) {
@@ -325,7 +329,13 @@ export class LocalLambdaRuntime {
 
   /** Runs one invocation in an idle execution environment of the function, or in a new one. */
   invoke(functionName: string, event: unknown): Promise<InvokeResult> {
-    return this.function(functionName).invoke(event);
+    const result = this.function(functionName).invoke(event);
+    const onInvoked = this.onInvoked;
+    if (onInvoked === undefined) return result;
+    return result.then((settled) => {
+      onInvoked(functionName, event, settled);
+      return settled;
+    });
   }
 
   /**

@@ -51,6 +51,14 @@ export interface ShardProgress {
   discardedBatches: number;
   /** Read to its end (a closed shard) with every batch done: its children may start. */
   finished: boolean;
+  /** Invocations repeated for records that failed (bisected halves are not retries). */
+  retries: number;
+  /** Failed batches split in two (BisectBatchOnFunctionError). */
+  bisections: number;
+  /** Records described to the on-failure destination after Lambda gave up on them. */
+  recordsToDestination: number;
+  /** Arrival time (ms) of the first record of the batch being invoked, until it is done: the iterator age of a stuck shard. */
+  inFlightSinceMs?: number;
 }
 
 /**
@@ -221,6 +229,9 @@ export abstract class StreamEventSource<R, E> {
         partialFailures: 0,
         discardedBatches: 0,
         finished: false,
+        retries: 0,
+        bisections: 0,
+        recordsToDestination: 0,
       };
       this.shards.set(progress.shardId, progress);
       this.loops.push(this.pollShard(progress));
@@ -284,7 +295,12 @@ export abstract class StreamEventSource<R, E> {
           const drained = iterator === undefined;
           if (full || windowElapsed || drained) {
             const batch = buffer.splice(0, this.settings.batchSize);
-            await this.deliver(progress, batch, 0);
+            // A closed shard's last read can be empty: nothing to invoke, nothing in flight.
+            if (batch[0] !== undefined) {
+              progress.inFlightSinceMs = this.arrivalMs(batch[0]);
+              await this.deliver(progress, batch, 0);
+              delete progress.inFlightSinceMs;
+            }
             if (buffer.length > 0) firstBufferedAt = Date.now();
           } else if (records.length === 0 || buffer.length > 0) {
             await sleep(Math.min(idlePollMs, this.settings.maximumBatchingWindowMs || idlePollMs), this.stopController.signal);
@@ -338,6 +354,7 @@ export abstract class StreamEventSource<R, E> {
         // As on AWS, splitting a batch does not count towards the retry quota: bisect first, so a
         // poison record ends up alone and only it is retried and given up on.
         if (this.settings.bisectBatchOnFunctionError && pending.length > 1) {
+          progress.bisections += 1;
           const middle = Math.ceil(pending.length / 2);
           await this.deliver(progress, pending.slice(0, middle), attempt);
           await this.deliver(progress, pending.slice(middle), attempt);
@@ -349,6 +366,7 @@ export abstract class StreamEventSource<R, E> {
         await this.discard(progress, pending, 'RetryAttemptsExhausted', attempt);
         return;
       }
+      progress.retries += 1;
       await sleep(Math.min(1000, 50 * 2 ** attempt), this.stopController.signal);
     }
   }
@@ -426,6 +444,7 @@ export abstract class StreamEventSource<R, E> {
         ...this.batchInfo(progress.shardId, records),
       };
       await this.options.sqs.send(new SendMessageCommand({ QueueUrl: this.options.queueUrlForArn(destination), MessageBody: JSON.stringify(message) }));
+      progress.recordsToDestination += records.length;
     }
     this.checkpoint(progress, last, 0);
   }

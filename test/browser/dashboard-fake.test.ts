@@ -72,14 +72,21 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
     const phase = (minuteOffset: number) =>
       page.getAttribute(`tr[data-window-start="${new Date(fake.minute(minuteOffset)).toISOString()}"] [data-testid="window-status"]`, 'data-phase');
     expect([await phase(0), await phase(-1), await phase(-5)]).toStrictEqual(['open', 'closing', 'final']);
-    expect(await page.$$eval('[data-testid="series-legend"] li', (items) => items.map((item) => item.getAttribute('data-url')))).toStrictEqual([
-      '/products/1',
-      '/blog/x',
-      '/about',
-      '/pricing',
-    ]);
+    const legend = () => page.$$eval('[data-testid="series-legend"] li', (items) => items.map((item) => item.getAttribute('data-url')));
+    expect(await legend()).toStrictEqual(['All URLs']);
+    // The chart shows the total by default, the top URLs on demand.
+    expect(await page.locator('[data-testid="series-chart"] polyline').count()).toBe(1);
+    await page.click('[data-testid="series-top"]');
     expect(await page.locator('[data-testid="series-chart"] polyline').count()).toBe(4);
-    expect(await eventsPerSecondShown(page)).toBe(0);
+    expect(await legend()).toStrictEqual(['/products/1', '/blog/x', '/about', '/pricing']);
+    // The current minute is drawn apart, as partial: a dashed segment per line, marked with its minute.
+    expect(await page.getAttribute('[data-testid="partial-minute"]', 'data-minute')).toBe(new Date(fake.minute()).toISOString());
+    expect(await page.locator('[data-testid="series-chart"] .partial-segment').count()).toBe(4);
+    await page.click('[data-testid="series-total"]');
+    expect(await page.textContent('[data-testid="events-per-second"]')).toBe('–');
+    expect(await page.textContent('[data-testid="rate-hint"]')).toBe('measuring…');
+    // No placeholder health in the footer.
+    expect(await page.isHidden('[data-testid="health"]')).toBe(true);
   });
 
   it('applies windows updates to the counts, the ranking and events/s', async () => {
@@ -87,7 +94,10 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
 
     expect(await waitForCounts(page, { '/blog/x': 45, '/contact': 3 })).toStrictEqual({ '/blog/x': 45, '/contact': 3 });
     expect((await rankedCounts(page)).map(([url]) => url)).toStrictEqual(['/blog/x', '/products/1', '/about', '/pricing', '/contact']);
-    expect(await eventsPerSecondShown(page)).toBeGreaterThan(0);
+    // A second update 1 s later: the rate is measured between the two (5 + 2 clicks... per second).
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    fake.broadcast(fake.message('windows', [fake.windowCount('/blog/x', 47, { delta: 2 })]));
+    await expect.poll(() => eventsPerSecondShown(page), { timeout: 5000 }).toBeGreaterThan(0);
     await saveScreenshot(page, 'dashboard-fake.png');
   });
 
@@ -109,7 +119,45 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
     expect(await connectionState(page)).toBe('open');
   });
 
+  it('lays out on a 390 px phone with no clipped column (element bounds)', async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    try {
+      fake.snapshot = [fake.windowCount('/products/1', 40), fake.windowCount('/products/1', 33, { minuteOffset: -1 }), fake.windowCount('/old', 0, { minuteOffset: -6, final: true, lateCount: 2 })];
+      await phone.goto(site.url);
+      await waitForConnectionState(phone, 'open');
+      await phone.waitForSelector('[data-testid="windows"] tbody tr');
+      const clipped = await phone.$$eval('[data-testid="windows"] tr > *', (cells) =>
+        cells
+          .filter((cell) => getComputedStyle(cell).display !== 'none')
+          .filter((cell) => {
+            const box = cell.getBoundingClientRect();
+            const frame = cell.closest('.scroll')!.getBoundingClientRect();
+            return box.right > Math.min(frame.right, window.innerWidth) + 0.5 || box.left < frame.left - 0.5;
+          })
+          .map((cell) => cell.textContent),
+      );
+      expect(clipped).toStrictEqual([]);
+      expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      // A minute with only late clicks says so.
+      expect(await phone.textContent(`tr[data-window-start="${new Date(fake.minute(-6)).toISOString()}"] [data-testid="window-status"]`)).toBe('final · late only');
+      await saveScreenshot(phone, 'dashboard-phone.png');
+    } finally {
+      await phone.close();
+    }
+  });
+
+  it('marks the numbers stale the moment the socket drops, and live again when it is back', async () => {
+    await fake.kill();
+    await page.waitForSelector('body[data-stale="true"] [data-testid="stale"]:not([hidden])', { timeout: 2000 });
+    expect(await page.textContent('[data-testid="stale"]')).toMatch(/^Not live: the numbers below are as of \d{1,2}:\d{2}:\d{2}( [AP]M)? and are not updating\.$/);
+    expect(await page.textContent('[data-testid="open-windows-hint"]')).toMatch(/^as of /);
+    await fake.restart();
+    await waitForConnectionState(page, 'open');
+    expect(await page.getAttribute('body', 'data-stale')).toBe('false');
+  });
+
   it('shows "reconnecting" when the server dies, and re-applies the snapshot when it comes back', async () => {
+    const subscriptionsBefore = fake.subscriptions.length;
     await fake.kill();
     await waitForConnectionState(page, 'reconnecting');
     expect(await page.textContent('[data-testid="connection"] .label')).toMatch(/^Reconnecting in \d+ s$/);
@@ -124,7 +172,7 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
       ['/products/1', 99],
       ['/after-restart', 5],
     ]);
-    expect(fake.subscriptions).toHaveLength(2);
+    expect(fake.subscriptions).toHaveLength(subscriptionsBefore + 1);
   });
 
   it('backs off exponentially, with jitter, while every handshake is refused', async () => {

@@ -324,6 +324,9 @@ describe.skipIf(!java.available)(titled('DynamoDbStreamEventSource over DynamoDB
         partialFailures: 0,
         discardedBatches: 0,
         finished: false,
+        retries: 0,
+        bisections: 0,
+        recordsToDestination: 0,
       });
       expect(checkpoints).toStrictEqual(new Map([[shard!.shardId, shard!.checkpoint]]));
     });

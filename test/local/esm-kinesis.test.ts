@@ -327,6 +327,9 @@ describe('KinesisEventSource over kinesalite', () => {
           partialFailures: 0,
           discardedBatches: 0,
           finished: false,
+          retries: 0,
+          bisections: 0,
+          recordsToDestination: 0,
         },
       ]);
     });
@@ -504,7 +507,7 @@ describe('KinesisEventSource over kinesalite', () => {
     batches: string[][];
     succeeded: string[];
     discarded: { first: string; last: string; batchSize: number; approximateInvokeCount: number };
-    progress: { invocations: number; functionErrors: number; partialFailures: number; recordsDelivered: number };
+    progress: { invocations: number; functionErrors: number; partialFailures: number; recordsDelivered: number; retries: number; bisections: number; recordsToDestination: number };
   }
 
   describe.each<[string, ErrorCase]>([
@@ -516,7 +519,7 @@ describe('KinesisEventSource over kinesalite', () => {
         batches: [labels('r', 8), labels('r', 4), ['r04', 'r05', 'r06', 'r07'], ['r04', 'r05'], ['r04'], ['r05'], ['r05'], ['r05'], ['r06', 'r07'], ['r08', 'r09']],
         succeeded: ['r00', 'r01', 'r02', 'r03', 'r04', 'r06', 'r07', 'r08', 'r09'],
         discarded: { first: 'r05', last: 'r05', batchSize: 1, approximateInvokeCount: 3 },
-        progress: { invocations: 10, functionErrors: 6, partialFailures: 0, recordsDelivered: 9 },
+        progress: { invocations: 10, functionErrors: 6, partialFailures: 0, recordsDelivered: 9, retries: 2, bisections: 3, recordsToDestination: 1 },
       },
     ],
     [
@@ -527,7 +530,7 @@ describe('KinesisEventSource over kinesalite', () => {
         batches: [labels('r', 8), labels('r', 4), ['r04', 'r05', 'r06', 'r07'], ['r04', 'r05'], ['r04'], ['r05'], ['r06', 'r07'], ['r08', 'r09']],
         succeeded: ['r00', 'r01', 'r02', 'r03', 'r04', 'r06', 'r07', 'r08', 'r09'],
         discarded: { first: 'r05', last: 'r05', batchSize: 1, approximateInvokeCount: 1 },
-        progress: { invocations: 8, functionErrors: 4, partialFailures: 0, recordsDelivered: 9 },
+        progress: { invocations: 8, functionErrors: 4, partialFailures: 0, recordsDelivered: 9, retries: 0, bisections: 3, recordsToDestination: 1 },
       },
     ],
     [
@@ -538,7 +541,7 @@ describe('KinesisEventSource over kinesalite', () => {
         batches: [labels('r', 8), labels('r', 8), ['r08', 'r09']],
         succeeded: ['r08', 'r09'],
         discarded: { first: 'r00', last: 'r07', batchSize: 8, approximateInvokeCount: 2 },
-        progress: { invocations: 3, functionErrors: 2, partialFailures: 0, recordsDelivered: 2 },
+        progress: { invocations: 3, functionErrors: 2, partialFailures: 0, recordsDelivered: 2, retries: 1, bisections: 0, recordsToDestination: 8 },
       },
     ],
     [
@@ -549,7 +552,7 @@ describe('KinesisEventSource over kinesalite', () => {
         batches: [labels('r', 8), ['r05', 'r06', 'r07'], ['r08', 'r09']],
         succeeded: ['r08', 'r09'],
         discarded: { first: 'r05', last: 'r07', batchSize: 3, approximateInvokeCount: 2 },
-        progress: { invocations: 3, functionErrors: 0, partialFailures: 2, recordsDelivered: 7 },
+        progress: { invocations: 3, functionErrors: 0, partialFailures: 2, recordsDelivered: 7, retries: 1, bisections: 0, recordsToDestination: 3 },
       },
     ],
   ])('%s', (_name, errorCase) => {

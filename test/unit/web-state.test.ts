@@ -158,7 +158,7 @@ describe('per-minute series', () => {
 });
 
 describe('events per second', () => {
-  it('sums the clicks the updates added over the last 10 s', () => {
+  it('is measured between updates: the clicks after the first update in the last 10 s over the time they span', () => {
     const state = run(
       { type: 'connected', at: T0 - 20_000 },
       received(frame('snapshot', [windowCountFactory('/a', M10, 100)]), T0 - 20_000),
@@ -167,19 +167,37 @@ describe('events per second', () => {
       received(frame('windows', [windowCountFactory('/a', M10, 165, { delta: 15 })]), T0 - 1_000),
     );
 
-    // 20 + 5 + 15 clicks within (T0 - 10 s, T0]; the update 12 s ago is out of the window.
-    expect(eventsPerSecond(state, T0)).toBe(4);
+    // In (T0 - 10 s, T0]: updates at -5 s (25, accumulated before) and -1 s (15): 15 clicks in 4 s.
+    expect(eventsPerSecond(state, T0)).toBe(3.75);
   });
 
-  it('divides by the time observed so far on a young connection, and decays to 0 without updates', () => {
+  it('is right from the second update after a page load, never above the true rate, at 200 clicks/s', () => {
+    // The first update after the snapshot carries 1.3 s of clicks (260) that arrived before the page watched.
+    const actions: Parameters<typeof run> = [{ type: 'connected', at: T0 }, received(frame('snapshot', [windowCountFactory('/a', M10, 1000)]), T0)];
+    let count = 1000;
+    const shown: (number | undefined)[] = [];
+    let state = run(...actions);
+    for (let second = 1; second <= 12; second++) {
+      const delta = second === 1 ? 260 : 200;
+      count += delta;
+      state = reduce(state, { type: 'received', data: frame('windows', [windowCountFactory('/a', M10, count, { delta })]), at: T0 + second * 1000 });
+      shown.push(eventsPerSecond(state, T0 + second * 1000 + 500));
+    }
+    expect(shown[0]).toBeUndefined();
+    expect(shown.slice(1)).toStrictEqual(Array.from({ length: 11 }, () => 200));
+  });
+
+  it('decays when updates stop, and is 0 once the window holds none', () => {
     const state = run(
       { type: 'connected', at: T0 },
       received(frame('snapshot', [windowCountFactory('/a', M10, 100)]), T0),
-      received(frame('windows', [windowCountFactory('/a', M10, 120, { delta: 20 })]), T0 + 1500),
+      received(frame('windows', [windowCountFactory('/a', M10, 120, { delta: 20 })]), T0 + 1000),
+      received(frame('windows', [windowCountFactory('/a', M10, 140, { delta: 20 })]), T0 + 2000),
     );
 
-    expect(eventsPerSecond(state, T0 + 2000)).toBe(10);
-    expect(eventsPerSecond(reduce(state, { type: 'tick', at: T0 + 12_000 }), T0 + 12_000)).toBe(0);
+    expect(eventsPerSecond(state, T0 + 2500)).toBe(20);
+    expect(eventsPerSecond(state, T0 + 7000)).toBe(5);
+    expect(eventsPerSecond(reduce(state, { type: 'tick', at: T0 + 13_000 }), T0 + 13_000)).toBe(0);
   });
 
   it('starts over from a new connection\'s snapshot: clicks before the drop no longer count', () => {
@@ -187,9 +205,10 @@ describe('events per second', () => {
       { type: 'connected', at: T0 - 9000 },
       received(frame('snapshot', [windowCountFactory('/a', M10, 10)]), T0 - 9000),
       received(frame('windows', [windowCountFactory('/a', M10, 40, { delta: 30 })]), T0 - 8000),
-      { type: 'connected', at: T0 - 2000 },
-      received(frame('snapshot', [windowCountFactory('/a', M10, 45)]), T0 - 2000),
-      received(frame('windows', [windowCountFactory('/a', M10, 49, { delta: 4 })]), T0 - 1000),
+      { type: 'connected', at: T0 - 3000 },
+      received(frame('snapshot', [windowCountFactory('/a', M10, 45)]), T0 - 3000),
+      received(frame('windows', [windowCountFactory('/a', M10, 49, { delta: 4 })]), T0 - 2000),
+      received(frame('windows', [windowCountFactory('/a', M10, 51, { delta: 2 })]), T0 - 1000),
     );
 
     expect(eventsPerSecond(state, T0)).toBe(2);
@@ -204,6 +223,7 @@ describe('events per second', () => {
       received(update, T0 - 500),
     );
 
+    // One update (the re-delivery adds nothing), after 10 s of watching: averaged over the window.
     expect(eventsPerSecond(state, T0)).toBe(0.2);
   });
 });
@@ -235,10 +255,16 @@ describe('open and final windows', () => {
     );
 
     expect(windowSummaries(state, T0)).toStrictEqual([
-      { startMs: M10, endMs: M10 + MINUTE, clicks: 5, lateClicks: 0, urls: 2, phase: 'open' },
-      { startMs: M10 - MINUTE, endMs: M10, clicks: 5, lateClicks: 1, urls: 1, phase: 'final' },
-      { startMs: M10 - 2 * MINUTE, endMs: M10 - MINUTE, clicks: 4, lateClicks: 0, urls: 1, phase: 'final' },
+      { startMs: M10, endMs: M10 + MINUTE, clicks: 5, lateClicks: 0, urls: 2, phase: 'open', lateOnly: false, topUrl: { url: '/a', count: 3 } },
+      { startMs: M10 - MINUTE, endMs: M10, clicks: 5, lateClicks: 1, urls: 1, phase: 'final', lateOnly: false, topUrl: { url: '/a', count: 5 } },
+      { startMs: M10 - 2 * MINUTE, endMs: M10 - MINUTE, clicks: 4, lateClicks: 0, urls: 1, phase: 'final', lateOnly: false, topUrl: { url: '/a', count: 4 } },
     ]);
+  });
+
+  it('marks a minute with only late clicks as late only, not as a minute without traffic', () => {
+    const state = run(received(frame('snapshot', [windowCountFactory('/a', M10 - 5 * MINUTE, 0, { final: true, lateCount: 3 })])));
+
+    expect(windowSummaries(state, T0)).toMatchObject([{ clicks: 0, lateClicks: 3, phase: 'final', lateOnly: true, topUrl: undefined }]);
   });
 
   it('keeps a window final once the server said so', () => {

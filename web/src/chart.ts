@@ -12,6 +12,11 @@ export interface ChartLine {
   readonly points: string;
   readonly total: number;
   readonly last: { readonly x: number; readonly y: number; readonly value: number };
+  /**
+   * With `partialLast`: the segment into the current minute, drawn apart (dashed) because the
+   * minute is still being counted: its value is "so far", not a drop. `points` then ends before it.
+   */
+  readonly partial?: { readonly x1: number; readonly y1: number; readonly x2: number; readonly y2: number };
 }
 
 export interface ChartModel {
@@ -38,7 +43,7 @@ export function tickStep(max: number): number {
 
 const round1 = (value: number): number => Math.round(value * 10) / 10;
 
-export function chartModel(set: SeriesSet, { width = 720, height = 260 } = {}): ChartModel {
+export function chartModel(set: SeriesSet, { width = 720, height = 260, partialLast = false } = {}): ChartModel {
   const plot = { left: 44, top: 12, right: width - 12, bottom: height - 28 };
   const highest = Math.max(0, ...set.series.flatMap((series) => series.points));
   const step = tickStep(highest);
@@ -53,13 +58,18 @@ export function chartModel(set: SeriesSet, { width = 720, height = 260 } = {}): 
     .map(({ ms, x: position, index }) => ({ ms, x: position, anchor: index === count - 1 ? ('end' as const) : ('middle' as const) }));
   const lines = set.series.map((series, index) => {
     const lastIndex = series.points.length - 1;
-    return {
+    const complete = partialLast && lastIndex > 0 ? series.points.slice(0, lastIndex) : series.points;
+    const line: ChartLine = {
       url: series.url,
       color: SERIES_COLORS[index % SERIES_COLORS.length]!,
-      points: series.points.map((value, i) => `${x(i)},${y(value)}`).join(' '),
+      points: complete.map((value, i) => `${x(i)},${y(value)}`).join(' '),
       total: series.total,
       last: { x: x(lastIndex), y: y(series.points[lastIndex] ?? 0), value: series.points[lastIndex] ?? 0 },
+      ...(partialLast && lastIndex > 0
+        ? { partial: { x1: x(lastIndex - 1), y1: y(series.points[lastIndex - 1] ?? 0), x2: x(lastIndex), y2: y(series.points[lastIndex] ?? 0) } }
+        : {}),
     };
+    return line;
   });
   return { width, height, plot, yTicks, xTicks, lines };
 }

@@ -2,9 +2,11 @@ import { DASHBOARD_HISTORY_MINUTES, PROTOCOL_VERSION } from '../../contracts/das
 import { chartModel, type ChartModel } from './chart';
 import type { ConnectionStatus } from './connection';
 import {
+  currentMinuteElapsed,
   currentMinuteTotals,
   eventsPerSecond,
   minuteSeries,
+  totalSeries,
   topUrls,
   windowSummaries,
   type Alert,
@@ -30,6 +32,7 @@ const SERIES_SIZE = 5;
 const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 const oneDecimal = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const clockSeconds = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 export const formatRate = (perSecond: number): string => (perSecond < 10 ? oneDecimal : integer).format(perSecond);
 const formatMinute = (ms: number): string => clock.format(new Date(ms));
@@ -134,12 +137,24 @@ export class DashboardView {
   private readonly messages: HTMLElement;
   private readonly invalid: HTMLElement;
   private readonly health: HTMLElement;
+  private readonly rateHint: HTMLElement;
+  private readonly openWindowsHint: HTMLElement;
+  private readonly stale: HTMLElement;
+  private readonly lastUpdate: HTMLElement;
+  private readonly seriesButtons: HTMLButtonElement[];
+  private seriesMode: 'total' | 'top' = 'total';
+  /** The connection is open: what the page shows is live. */
+  private live = false;
+  private lastState: { state: DashboardState; now: number } | undefined;
   private readonly rankingRows = new Map<string, HTMLElement>();
   private readonly windowRows = new Map<string, HTMLElement>();
   private chartKey = '';
   private alertsShown: readonly Alert[] | undefined;
 
+  private readonly root: Element;
+
   constructor(root: ParentNode, { onSignIn }: { onSignIn: () => void }) {
+    this.root = root instanceof Document ? root.body : (root as Element);
     this.connection = required(root, '[data-testid="connection"]');
     this.connectionLabel = required(this.connection, '.label');
     this.signInButton = required(root, '[data-testid="sign-in"]');
@@ -162,12 +177,26 @@ export class DashboardView {
     this.messages = required(root, '[data-testid="messages"]');
     this.invalid = required(root, '[data-testid="invalid-messages"]');
     this.health = required(root, '[data-testid="health"]');
+    this.rateHint = required(root, '[data-testid="rate-hint"]');
+    this.openWindowsHint = required(root, '[data-testid="open-windows-hint"]');
+    this.stale = required(root, '[data-testid="stale"]');
+    this.lastUpdate = required(root, '[data-testid="last-update"]');
+    this.seriesButtons = Array.from(root.querySelectorAll<HTMLButtonElement>('.series-mode button'));
+    for (const button of this.seriesButtons) {
+      button.addEventListener('click', () => {
+        this.seriesMode = button.dataset.mode === 'top' ? 'top' : 'total';
+        for (const other of this.seriesButtons) other.setAttribute('aria-pressed', String(other === button));
+        this.chartKey = '';
+        if (this.lastState !== undefined) this.render(this.lastState.state, this.lastState.now);
+      });
+    }
     this.signInButton.addEventListener('click', onSignIn);
     setText(required(root, '[data-testid="protocol"]'), `protocol v${PROTOCOL_VERSION}`);
   }
 
   renderConnection(status: ConnectionStatus, now: number): void {
     setAttr(this.connection, 'data-state', status.phase);
+    this.live = status.phase === 'open';
     setText(this.connectionLabel, connectionText(status, now));
     setAttr(this.connection, 'title', 'reason' in status ? status.reason : '');
     this.signInButton.hidden = !(status.phase === 'unauthorized' && status.retryAt === undefined);
@@ -184,7 +213,19 @@ export class DashboardView {
     const totals = currentMinuteTotals(state, now);
     const summaries = windowSummaries(state, now);
 
-    setText(this.rate, formatRate(eventsPerSecond(state, now)));
+    this.lastState = { state, now };
+    // Stale the moment the connection is not open: the numbers stay, marked as of the last update.
+    const stale = !this.live && state.lastMessageAt !== undefined;
+    setAttr(this.root, 'data-stale', String(stale));
+    this.stale.hidden = !stale;
+    const asOf = state.lastMessageAt === undefined ? '' : clockSeconds.format(new Date(state.lastMessageAt));
+    setText(this.stale, stale ? `Not live: the numbers below are as of ${asOf} and are not updating.` : '');
+    setText(this.lastUpdate, state.lastMessageAt === undefined ? 'no update yet' : `last update ${asOf}`);
+
+    const rate = stale ? undefined : eventsPerSecond(state, now);
+    setText(this.rate, rate === undefined ? '–' : formatRate(rate));
+    setText(this.rateHint, stale ? 'not live' : rate === undefined ? 'measuring…' : 'clicks counted, last 10 s');
+    setText(this.openWindowsHint, stale ? `as of ${asOf}` : 'still counting clicks');
     setText(this.minuteClicks, integer.format(totals.clicks));
     setText(this.minuteUrls, integer.format(totals.urls));
     setText(this.openWindows, integer.format(summaries.filter((summary) => summary.phase !== 'final').length));
@@ -199,7 +240,9 @@ export class DashboardView {
     setText(this.messages, `${integer.format(state.messages)} messages`);
     setText(this.invalid, `${integer.format(state.invalidMessages)} invalid ignored`);
     this.invalid.classList.toggle('warn', state.invalidMessages > 0);
-    setText(this.health, state.health === undefined ? 'health: n/a' : `health: ${state.health.status}${state.health.detail ? ` (${state.health.detail})` : ''}`);
+    // Only what the server said: no placeholder for a health report that never came.
+    this.health.hidden = state.health === undefined;
+    setText(this.health, state.health === undefined ? '' : `health: ${state.health.status}${state.health.detail ? ` (${state.health.detail})` : ''}`);
     setAttr(this.health, 'data-status', state.health?.status ?? 'unknown');
     if (state.newerProtocolSeen) this.showBanner('The server speaks a newer protocol than this page. Reload to update the dashboard.');
   }
@@ -240,13 +283,22 @@ export class DashboardView {
   }
 
   private renderSeries(state: DashboardState, now: number): void {
-    const set = minuteSeries(state, now, SERIES_SIZE);
-    const key = JSON.stringify([set.minutes[0], set.series]);
+    const top = minuteSeries(state, now, SERIES_SIZE);
+    const total = totalSeries(state, now);
+    const set =
+      this.seriesMode === 'top'
+        ? top
+        : { minutes: total.minutes, series: total.total > 0 ? [{ url: 'All URLs', points: total.points, total: total.total }] : [] };
+    const elapsed = currentMinuteElapsed(state, now);
+    // Drawn at the size it is shown, so labels are real pixels on a phone too.
+    const width = Math.max(300, Math.min(960, Math.round(this.chart.clientWidth || 720)));
+    const height = width < 500 ? 220 : 260;
+    const key = JSON.stringify([this.seriesMode, width, set.minutes[0], set.series, Math.floor(elapsed * 12)]);
     if (key === this.chartKey) return;
     this.chartKey = key;
     this.seriesEmpty.hidden = set.series.length > 0;
-    const model = chartModel(set);
-    this.drawChart(model);
+    const model = chartModel(set, { width, height, partialLast: true });
+    this.drawChart(model, set.minutes.at(-1)!, elapsed);
 
     this.legend.replaceChildren(
       ...model.lines.map((line) => {
@@ -258,22 +310,37 @@ export class DashboardView {
       }),
     );
 
-    // The same numbers as a table, for screen readers and anyone who wants exact values.
+    // The numbers behind the chart, for screen readers and anyone who wants exact values: one row per
+    // minute that had clicks (newest first), with its late clicks and its top URL.
     const head = element('tr');
-    head.append(element('th', { text: 'Minute', attrs: { scope: 'col' } }), ...set.series.map((series) => element('th', { text: series.url, attrs: { scope: 'col' } })));
-    const body = set.minutes
-      .map((minute, index) => ({ minute, index }))
+    head.append(
+      element('th', { text: 'Minute', attrs: { scope: 'col' } }),
+      element('th', { text: 'Clicks', attrs: { scope: 'col', class: 'num' } }),
+      element('th', { text: 'Late', attrs: { scope: 'col', class: 'num' } }),
+      element('th', { text: 'Top URL', attrs: { scope: 'col' } }),
+    );
+    const summaries = new Map(windowSummaries(state, now).map((summary) => [summary.startMs, summary]));
+    const body = total.minutes
+      .map((minute, index) => ({ minute, clicks: total.points[index] ?? 0, late: total.late[index] ?? 0 }))
+      .filter(({ clicks, late }) => clicks > 0 || late > 0)
       .reverse()
-      .map(({ minute, index }) => {
+      .map(({ minute, clicks, late }) => {
+        const partial = minute === total.minutes.at(-1);
+        const topUrl = summaries.get(minute)?.topUrl;
         const row = element('tr', { attrs: { 'data-minute': new Date(minute).toISOString() } });
-        row.append(element('th', { text: formatMinute(minute), attrs: { scope: 'row' } }), ...set.series.map((series) => element('td', { className: 'num', text: integer.format(series.points[index] ?? 0) })));
+        row.append(
+          element('th', { text: partial ? `${formatMinute(minute)} (so far)` : formatMinute(minute), attrs: { scope: 'row' } }),
+          element('td', { className: 'num', text: integer.format(clicks) }),
+          element('td', { className: 'num muted', text: integer.format(late) }),
+          element('td', { className: 'url', text: topUrl === undefined ? '–' : `${topUrl.url} (${integer.format(topUrl.count)})`, attrs: { title: topUrl?.url ?? '' } }),
+        );
         return row;
       });
     this.seriesTable.tHead!.replaceChildren(head);
     this.seriesTable.tBodies[0]!.replaceChildren(...body);
   }
 
-  private drawChart(model: ChartModel): void {
+  private drawChart(model: ChartModel, currentMinuteMs: number, elapsed: number): void {
     const { plot } = model;
     this.chart.setAttribute('viewBox', `0 0 ${model.width} ${model.height}`);
     const grid = svg('g', { class: 'grid' });
@@ -284,18 +351,32 @@ export class DashboardView {
     for (const tick of model.xTicks) {
       grid.append(svg('text', { x: tick.x, y: plot.bottom + 18, 'text-anchor': tick.anchor }, formatMinute(tick.ms)));
     }
+    // The current minute is still being counted: a shaded band and a dashed segment, not a drop.
+    const step = model.lines[0]?.partial === undefined ? 0 : model.lines[0].partial.x2 - model.lines[0].partial.x1;
+    const partial = svg('g', {
+      class: 'partial',
+      'data-testid': 'partial-minute',
+      'data-minute': new Date(currentMinuteMs).toISOString(),
+      'data-elapsed': elapsed.toFixed(2),
+    });
+    if (step > 0) partial.append(svg('rect', { x: plot.right - step / 2, y: plot.top, width: step / 2, height: plot.bottom - plot.top }));
+    partial.append(svg('title', {}, `${formatMinute(currentMinuteMs)}: this minute so far (${Math.round(elapsed * 60)} s of 60), still counting`));
     const lines = svg('g', { class: 'lines' });
     for (const line of model.lines) {
       const polyline = svg('polyline', { points: line.points, stroke: line.color, fill: 'none', 'stroke-width': 2, 'stroke-linejoin': 'round', 'data-url': line.url });
       polyline.append(svg('title', {}, `${line.url}: ${integer.format(line.total)} clicks in ${DASHBOARD_HISTORY_MINUTES} minutes`));
-      lines.append(polyline, svg('circle', { cx: line.last.x, cy: line.last.y, r: 3.5, fill: line.color }));
+      lines.append(polyline);
+      if (line.partial !== undefined) {
+        lines.append(svg('line', { ...line.partial, stroke: line.color, 'stroke-width': 2, 'stroke-dasharray': '4 4', class: 'partial-segment', 'data-url': line.url }));
+      }
+      lines.append(svg('circle', { cx: line.last.x, cy: line.last.y, r: 3.5, fill: 'var(--panel)', stroke: line.color, 'stroke-width': 2, class: 'partial-point' }));
     }
     const label =
       model.lines.length === 0
         ? 'No clicks in the last 30 minutes'
-        : `Clicks per minute over the last ${DASHBOARD_HISTORY_MINUTES} minutes for ${model.lines.map((line) => line.url).join(', ')}`;
+        : `Clicks per minute over the last ${DASHBOARD_HISTORY_MINUTES} minutes for ${model.lines.map((line) => line.url).join(', ')}; the current minute is partial`;
     this.chart.setAttribute('aria-label', label);
-    this.chart.replaceChildren(grid, lines);
+    this.chart.replaceChildren(grid, partial, lines);
   }
 
   private renderWindows(summaries: readonly WindowSummary[]): void {
@@ -324,7 +405,10 @@ export class DashboardView {
         setText(late!, integer.format(summary.lateClicks));
         const badge = status!.firstElementChild!;
         setAttr(badge, 'data-phase', summary.phase);
-        setText(badge, summary.phase === 'open' ? 'open' : summary.phase === 'closing' ? 'open · late grace' : 'final');
+        setAttr(badge, 'data-late-only', String(summary.lateOnly));
+        const phase = summary.phase === 'open' ? 'open' : summary.phase === 'closing' ? 'closing' : 'final';
+        setText(badge, summary.lateOnly ? `${phase} · late only` : phase);
+        setAttr(badge, 'title', summary.lateOnly ? 'No on-time clicks: only late events fell into this minute; they are not counted in Clicks.' : summary.phase === 'closing' ? 'Ended; delayed clicks are still counted until the allowed lateness has passed.' : '');
       },
       this.windowRows,
     );

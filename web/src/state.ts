@@ -315,18 +315,56 @@ export function minuteSeries(state: DashboardState, now: number, limit = 5): Ser
   return { minutes, series };
 }
 
+/** Without an update for this long after the newest one, traffic counts as slowing: the rate decays. */
+export const RATE_QUIET_MS = 2_000;
+
 /**
- * Clicks per second over the last RATE_WINDOW_MS. While the connection is younger than that, the
- * rate divides by the time observed so far (at least one second), so a fresh tab is not low.
+ * Clicks per second over the last RATE_WINDOW_MS, or undefined while there is not enough to say.
+ *
+ * Updates arrive in batches (the event source mapping's batching window, then the broadcaster), and
+ * the first update a page sees carries clicks that accumulated before it was watching. So the rate
+ * is measured between updates: the clicks of every update after the first in the window, divided
+ * by the time from the first to the last. That is right from the second update on, with no
+ * overshoot after a page load. When updates stop, the time runs on from RATE_QUIET_MS after the last
+ * one, so the rate decays, and it is 0 once the window holds none.
  */
-export function eventsPerSecond(state: DashboardState, now: number): number {
-  if (state.observingSince === undefined) return 0;
-  const since = now - RATE_WINDOW_MS;
+export function eventsPerSecond(state: DashboardState, now: number): number | undefined {
+  if (state.observingSince === undefined) return undefined;
+  const inWindow = state.arrivals.filter((arrival) => arrival.at > now - RATE_WINDOW_MS && arrival.at <= now);
+  const observedMs = now - state.observingSince;
+  if (inWindow.length === 0) return observedMs >= RATE_QUIET_MS ? 0 : undefined;
+  const first = inWindow[0]!;
+  if (inWindow.length === 1) {
+    // One batch in a whole window: sparse traffic, averaged over the window once it has been watched that long.
+    return observedMs >= RATE_WINDOW_MS ? first.clicks / (RATE_WINDOW_MS / 1000) : undefined;
+  }
+  const last = inWindow.at(-1)!;
   let clicks = 0;
-  for (const arrival of state.arrivals) if (arrival.at > since && arrival.at <= now) clicks += arrival.clicks;
-  const spanMs = Math.min(RATE_WINDOW_MS, Math.max(1000, now - state.observingSince));
-  return clicks / (spanMs / 1000);
+  for (const arrival of inWindow.slice(1)) clicks += arrival.clicks;
+  const spanMs = Math.max(last.at - first.at, now - first.at - RATE_QUIET_MS);
+  return spanMs <= 0 ? undefined : clicks / (spanMs / 1000);
 }
+
+/**
+ * Clicks per minute over all URLs (the chart's default), aligned with minuteSeries' minutes, and
+ * the late clicks of each minute (not in the counts).
+ */
+export function totalSeries(state: DashboardState, now: number): { readonly minutes: readonly number[]; readonly points: readonly number[]; readonly late: readonly number[]; readonly total: number } {
+  const { minutes } = minuteSeries(state, now, 0);
+  const index = new Map(minutes.map((minute, position) => [minute, position]));
+  const points = minutes.map(() => 0);
+  const late = minutes.map(() => 0);
+  for (const window of state.windows.values()) {
+    const position = index.get(window.startMs);
+    if (position === undefined) continue;
+    points[position]! += window.count;
+    late[position]! += window.lateCount;
+  }
+  return { minutes, points, late, total: points.reduce((sum, value) => sum + value, 0) };
+}
+
+/** How far the current minute has run on the server's clock, 0..1: its count is partial until 1. */
+export const currentMinuteElapsed = (state: DashboardState, now: number): number => (serverNow(state, now) - currentMinute(state, now)) / WINDOW_MS;
 
 export type WindowPhase =
   /** The current minute: clicks are arriving. */
@@ -343,6 +381,13 @@ export interface WindowSummary {
   readonly lateClicks: number;
   readonly urls: number;
   readonly phase: WindowPhase;
+  /**
+   * No on-time click, only late ones: a minute that was already closed when its first click
+   * arrived (late events land in old minutes). Not a bug and not a drop in traffic.
+   */
+  readonly lateOnly: boolean;
+  /** The minute's most clicked URL, if any. */
+  readonly topUrl: { readonly url: string; readonly count: number } | undefined;
 }
 
 /**
@@ -352,13 +397,14 @@ export interface WindowSummary {
  * never makes a minute final, since a lagging shard can still change it.
  */
 export function windowSummaries(state: DashboardState, now: number): WindowSummary[] {
-  const byMinute = new Map<number, { endMs: number; clicks: number; lateClicks: number; urls: number; final: boolean }>();
+  const byMinute = new Map<number, { endMs: number; clicks: number; lateClicks: number; urls: number; final: boolean; top: WindowState | undefined }>();
   for (const window of state.windows.values()) {
-    const entry = byMinute.get(window.startMs) ?? { endMs: window.endMs, clicks: 0, lateClicks: 0, urls: 0, final: false };
+    const entry = byMinute.get(window.startMs) ?? { endMs: window.endMs, clicks: 0, lateClicks: 0, urls: 0, final: false, top: undefined };
     entry.clicks += window.count;
     entry.lateClicks += window.lateCount;
     entry.urls += window.count > 0 ? 1 : 0;
     entry.final ||= window.final;
+    if (window.count > 0 && (entry.top === undefined || byCountThenUrl(window, entry.top) < 0)) entry.top = window;
     byMinute.set(window.startMs, entry);
   }
   const serverTime = serverNow(state, now);
@@ -368,6 +414,15 @@ export function windowSummaries(state: DashboardState, now: number): WindowSumma
     .map(([startMs, entry]) => {
       const final = entry.final || startMs <= newestFinal;
       const phase: WindowPhase = final ? 'final' : serverTime < entry.endMs ? 'open' : 'closing';
-      return { startMs, endMs: entry.endMs, clicks: entry.clicks, lateClicks: entry.lateClicks, urls: entry.urls, phase };
+      return {
+        startMs,
+        endMs: entry.endMs,
+        clicks: entry.clicks,
+        lateClicks: entry.lateClicks,
+        urls: entry.urls,
+        phase,
+        lateOnly: entry.clicks === 0 && entry.lateClicks > 0,
+        topUrl: entry.top === undefined ? undefined : { url: entry.top.url, count: entry.top.count },
+      };
     });
 }
