@@ -6,7 +6,7 @@ import { benchWrites } from './writes';
 import { benchFraudCore, benchFraudLatency, benchFraudQuality } from './fraud';
 import { formatReport } from '../fraud/cli';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
-import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
+import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
 const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud|lakehouse ...] [--seconds N] [--rate N] [--clients N]
 

@@ -1,8 +1,9 @@
 import * as z from 'zod';
 
 /**
- * Aggregator tuning, read from the environment. The CDK construct writes these variables
- * from its props, so the defaults live here once.
+ * Aggregator tuning: the variables the CDK construct writes from its props and the function reads
+ * (lambdas/clickstream/settings.ts), with their defaults, defined here once. Nothing here reads
+ * the environment, so the web bundle can import the defaults.
  */
 export const AGGREGATOR_DEFAULTS = {
   allowedLatenessSeconds: 60,
@@ -42,36 +43,4 @@ export type AggregatorSettings = z.infer<typeof AggregatorSettings>;
 
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
-}
-
-/** Fails fast and names every missing or invalid variable. */
-export function aggregatorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): AggregatorSettings {
-  return settingsFromVariables(AggregatorSettings, AggregatorEnv, 'aggregator', env);
-}
-
-/**
- * Reads each key of `schema` from its environment variable in `variables`. Fails fast and names
- * every missing or invalid variable, so a misconfigured function fails at cold start.
- */
-export function settingsFromVariables<S extends z.ZodObject>(
-  schema: S,
-  variables: Readonly<Record<string, string>>,
-  what: string,
-  env: NodeJS.ProcessEnv = process.env,
-): z.infer<S> {
-  const raw = Object.fromEntries(
-    Object.keys(schema.shape).map((key) => {
-      const variable = variables[key];
-      return [key, variable === undefined || env[variable] === '' ? undefined : env[variable]];
-    }),
-  );
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0]);
-      return `${variables[key] ?? key}: ${issue.message}`;
-    });
-    throw new ConfigurationError(`Invalid ${what} configuration: ${problems.join('; ')}`);
-  }
-  return parsed.data;
 }

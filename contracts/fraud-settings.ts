@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { settingsFromVariables } from './aggregator-settings';
+import { settingsFromVariables } from './settings-from-variables';
 
 /**
  * Settings of the fraud functions, read from the environment. The CDK construct
@@ -38,7 +38,8 @@ export const FraudScorerSettings = z.object({
 });
 export type FraudScorerSettings = z.infer<typeof FraudScorerSettings>;
 
-export function fraudScorerSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): FraudScorerSettings {
+/** The caller passes the environment: contracts never read `process.env` (the web bundle imports them). */
+export function fraudScorerSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): FraudScorerSettings {
   return settingsFromVariables(FraudScorerSettings, FraudScorerEnv, 'fraud scorer', env);
 }
 

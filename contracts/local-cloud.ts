@@ -2,6 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
 
+/** The account, region and credentials every local cloud answers to (also LocalStack's defaults). */
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_ACCOUNT_ID = '000000000000';
+export const LOCAL_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
 /**
  * The small state file a running local cloud writes into its state directory and removes on a
  * clean stop, so that every tool (simulators, ops, query, bench) finds its port and outputs

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -13,6 +13,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { acknowledgeNodeRuntime, acknowledgeUnscopedActions } from './shared/nag';
+import { queueDepthAlarm, sinkQueue } from './shared/sink-queue';
+import { checkInteger, checkSeconds } from './shared/validation';
 import { watershedFunction } from './watershed-function';
 import { AGGREGATOR_DEFAULTS, AggregatorEnv } from '../contracts/aggregator-settings';
 import { WINDOW_MS, WINDOW_TABLE_KEYS } from '../contracts/clickstream';
@@ -85,7 +88,6 @@ export const CLICKSTREAM_TABLE_KEYS = {
 /** Kinesis limits the pipeline validates against. */
 const STREAM_RETENTION = Duration.hours(24);
 const MAX_KINESIS_RECORD_BYTES = 1024 * 1024;
-const SQS_MAX_RETENTION = Duration.days(14);
 
 export interface ClickstreamPipelineProps {
   /**
@@ -266,13 +268,13 @@ export class ClickstreamPipeline extends Construct {
       removalPolicy,
     });
 
-    this.deadLetterQueue = sinkQueue(this, 'DeadLetterQueue', removalPolicy);
-    this.lateEventsQueue = sinkQueue(this, 'LateEventsQueue', removalPolicy);
-    this.failedBatchQueue = sinkQueue(this, 'FailedBatchQueue', removalPolicy);
+    this.deadLetterQueue = sinkQueue(this, 'DeadLetterQueue', { removalPolicy, holds: 'invalid click records, each with its reason' });
+    this.lateEventsQueue = sinkQueue(this, 'LateEventsQueue', { removalPolicy, holds: 'clicks for windows already closed' });
+    this.failedBatchQueue = sinkQueue(this, 'FailedBatchQueue', { removalPolicy, holds: 'stream ranges of batches that exhausted their retries' });
 
     const defaults = AGGREGATOR_DEFAULTS;
     const aggregator = watershedFunction(this, 'Aggregator', {
-      entry: path.join('lambdas', 'clickstream', 'aggregator.ts'),
+      entry: path.join('lambdas', 'clickstream', 'aggregate.handler.ts'),
       description: 'Exact clicks per URL per 1-minute event-time window',
       service: 'clickstream-aggregator',
       roleDescription: 'Watershed clickstream aggregator',
@@ -404,15 +406,6 @@ export class ClickstreamPipeline extends Construct {
    * (IAM5) is acknowledged by its full id, `Rule[Finding]`, so no other finding is hidden.
    */
   private acknowledgeNagFindings(role: iam.Role): void {
-    for (const queue of [this.deadLetterQueue, this.lateEventsQueue, this.failedBatchQueue]) {
-      Validations.of(queue).acknowledge({
-        id: 'AwsSolutions-SQS3',
-        reason:
-          'This queue is itself a terminal sink (invalid records, late events or failed batch ranges) ' +
-          'that operators inspect and replay. Nothing receives from it automatically, so there is no ' +
-          'failed receive to redrive to a further queue.',
-      });
-    }
     Validations.of(this.clicksStream).acknowledge({
       id: 'AwsSolutions-KDS3',
       reason:
@@ -421,44 +414,9 @@ export class ClickstreamPipeline extends Construct {
         'CloudTrail, and crypto-shred the stream by disabling the key. Kinesis reuses data keys, so ' +
         'KMS request cost grows with producers and consumers, not with records.',
     });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, which support no ' +
-        'resource-level permissions and so require Resource "*". Every data-plane grant (Kinesis, KMS, ' +
-        'DynamoDB, SQS, Logs) names its resource ARN; test/infra asserts that.',
-    });
-    Validations.of(this.aggregator).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason:
-        'Node.js 22 is the runtime the design requires (DESIGN.md §5): the esbuild target, the local ' +
-        'cloud Lambda runtime and the tested Powertools versions are all node22.',
-    });
+    acknowledgeUnscopedActions(role, 'Kinesis, KMS, DynamoDB, SQS, Logs');
+    acknowledgeNodeRuntime(this.aggregator);
   }
-}
-
-/** An SQS sink: SQS-managed encryption, TLS only, the maximum 14 days to inspect and replay. */
-export function sinkQueue(scope: Construct, id: string, removalPolicy: RemovalPolicy): sqs.Queue {
-  return new sqs.Queue(scope, id, {
-    encryption: sqs.QueueEncryption.SQS_MANAGED,
-    enforceSSL: true,
-    retentionPeriod: SQS_MAX_RETENTION,
-    removalPolicy,
-  });
-}
-
-export function queueDepthAlarm(scope: Construct, id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
-  return new cloudwatch.Alarm(scope, id, {
-    alarmDescription: description,
-    metric: queue.metricApproximateNumberOfMessagesVisible({
-      statistic: cloudwatch.Stats.MAXIMUM,
-      period: Duration.minutes(1),
-    }),
-    threshold: 0,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    evaluationPeriods: 1,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
 }
 
 /** A Duration prop as the whole seconds the aggregator reads (validated as whole above). */
@@ -509,27 +467,6 @@ function checkHorizonCoversOpenWindows(props: ClickstreamPipelineProps): void {
       `dedupHorizon must be at least maxFutureSkew + 60 seconds + allowedLateness (${needed} seconds), or 0 to turn the ledger off: ` +
         'a re-sent click must be remembered while its window can still count it. ' +
         `Received dedupHorizon ${horizon} seconds, maxFutureSkew ${skew} seconds, allowedLateness ${lateness} seconds`,
-    );
-  }
-}
-
-function describeRange(min: number, max: number | undefined, unit: string): string {
-  return max === undefined ? `at least ${min}${unit}` : `between ${min} and ${max}${unit}`;
-}
-
-export function checkInteger(name: string, value: number | undefined, min: number, max?: number): void {
-  if (value === undefined || Token.isUnresolved(value)) return;
-  if (!Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
-    throw new Error(`${name} must be an integer ${describeRange(min, max, '')}. Received ${value}`);
-  }
-}
-
-export function checkSeconds(name: string, value: Duration | undefined, min: number, max?: number): void {
-  if (value === undefined || value.isUnresolved()) return;
-  const seconds = value.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < min || (max !== undefined && seconds > max)) {
-    throw new Error(
-      `${name} must be a whole number of seconds ${describeRange(min, max, ' seconds')}. Received ${seconds} seconds`,
     );
   }
 }

@@ -13,8 +13,10 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FRAUD_DEFAULTS, FraudScorerEnv, CONFIG_TABLE_KEY } from '../contracts/fraud-settings';
-import { DashboardEnv, DASHBOARD_DEFAULTS } from '../lambdas/dashboard/settings';
-import { checkInteger, checkSeconds, queueDepthAlarm, sinkQueue } from './clickstream-pipeline';
+import { DashboardEnv, DASHBOARD_DEFAULTS } from '../contracts/dashboard-settings';
+import { acknowledgeNodeRuntime, acknowledgeUnscopedActions } from './shared/nag';
+import { queueDepthAlarm, sinkQueue } from './shared/sink-queue';
+import { checkInteger, checkSeconds } from './shared/validation';
 import { WINDOW_STREAM_EVENT_SOURCE_DEFAULTS } from './live-dashboard';
 import { watershedFunction, type WatershedFunction } from './watershed-function';
 
@@ -193,8 +195,8 @@ export class FraudPipeline extends Construct {
     this.stateTable = table('ScorerStateTable', FRAUD_TABLE_KEYS.state);
     this.configTable = table('ConfigTable', FRAUD_TABLE_KEYS.config);
 
-    this.deadLetterQueue = sinkQueue(this, 'DeadLetterQueue', removalPolicy);
-    this.failedBatchQueue = sinkQueue(this, 'FailedBatchQueue', removalPolicy);
+    this.deadLetterQueue = sinkQueue(this, 'DeadLetterQueue', { removalPolicy, holds: 'invalid orders, with their reason' });
+    this.failedBatchQueue = sinkQueue(this, 'FailedBatchQueue', { removalPolicy, holds: 'order stream ranges the event source mappings gave up on' });
 
     const scorer = this.fraudFunction('Scorer', {
       entry: 'scorer.ts',
@@ -334,14 +336,6 @@ export class FraudPipeline extends Construct {
   }
 
   private acknowledgeNagFindings(functions: WatershedFunction[], stage?: apigwv2.WebSocketStage): void {
-    for (const queue of [this.deadLetterQueue, this.failedBatchQueue]) {
-      Validations.of(queue).acknowledge({
-        id: 'AwsSolutions-SQS3',
-        reason:
-          'This queue is itself a terminal sink (invalid orders, or stream ranges the mappings gave up on) ' +
-          'that operators inspect and replay. Nothing receives from it automatically.',
-      });
-    }
     Validations.of(this.ordersStream).acknowledge({
       id: 'AwsSolutions-KDS3',
       reason:
@@ -349,16 +343,8 @@ export class FraudPipeline extends Construct {
         'kms:Decrypt to the scorer by grant, is audited per use in CloudTrail, and can crypto-shred the stream.',
     });
     for (const { fn, role } of functions) {
-      Validations.of(fn).acknowledge({
-        id: 'AwsSolutions-L1',
-        reason: 'Node.js 22 is the runtime the design requires (DESIGN.md §5): the esbuild target, the local runtime and Powertools are node22.',
-      });
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, and a DynamoDB stream trigger ' +
-          'adds dynamodb:ListStreams; none supports resource-level permissions. Every data-plane grant names its ARN.',
-      });
+      acknowledgeNodeRuntime(fn);
+      acknowledgeUnscopedActions(role, 'Kinesis, KMS, DynamoDB, SQS, Logs', ', and a DynamoDB stream trigger adds dynamodb:ListStreams');
     }
     if (stage !== undefined && this.alertBroadcaster !== undefined) {
       const apiLogicalId = Stack.of(this).getLogicalId(stage.api.node.defaultChild as CfnElement);

@@ -33,9 +33,12 @@ import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { DashboardConfig } from '../contracts/dashboard';
-import { CONNECTIONS_TABLE_KEYS } from '../lambdas/dashboard/core/connection';
-import { DASHBOARD_DEFAULTS, DashboardEnv } from '../lambdas/dashboard/settings';
+import { CONNECTIONS_TABLE_KEYS } from '../contracts/dashboard-connections';
+import { DASHBOARD_DEFAULTS, DashboardEnv } from '../contracts/dashboard-settings';
 import { buildDashboardSync } from '../web/build';
+import { acknowledgeNodeRuntime, acknowledgeUnscopedActions } from './shared/nag';
+import { queueDepthAlarm, sinkQueue } from './shared/sink-queue';
+import { checkSeconds } from './shared/validation';
 import { METRICS_NAMESPACE, PROJECT_ROOT, watershedFunction, type WatershedFunction, type WatershedFunctionOptions } from './watershed-function';
 
 const WEB_ROOT = path.join(PROJECT_ROOT, 'web');
@@ -92,8 +95,6 @@ export const WINDOW_STREAM_EVENT_SOURCE_DEFAULTS = {
   parallelizationFactor: 1,
 } as const;
 
-
-const SQS_MAX_RETENTION = Duration.days(14);
 const COGNITO_DOMAIN_PREFIX = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const COGNITO_RESERVED_WORDS = ['aws', 'amazon', 'cognito'];
 
@@ -173,7 +174,6 @@ export type LiveDashboardAlarms = {
   /** Window-change ranges the broadcaster gave up on are waiting in `failedBroadcastQueue`. */
   readonly failedBroadcastQueueDepth: cloudwatch.Alarm;
 }
-
 
 /**
  * The live dashboard: an API Gateway WebSocket API whose $connect is authorized with a Cognito ID
@@ -335,7 +335,7 @@ export class LiveDashboard extends Construct {
     // ---- Functions ----
     const allowedLatenessSeconds = String(props.allowedLateness.toSeconds());
     const authorizer = this.dashboardFunction('Authorizer', {
-      entry: 'authorizer.ts',
+      entry: 'authorize.handler.ts',
       description: 'Live dashboard: verifies the Cognito ID token of a WebSocket $connect',
       service: DASHBOARD_SERVICES.authorizer,
       memorySize: 256,
@@ -382,7 +382,7 @@ export class LiveDashboard extends Construct {
     if (props.apiGatewayCloudWatchRole ?? true) this.setApiGatewayCloudWatchRole();
 
     const connections = this.dashboardFunction('Connections', {
-      entry: 'connections.ts',
+      entry: 'connection-routes.handler.ts',
       description: 'Live dashboard: WebSocket $connect, $disconnect and $default (subscribe, ping)',
       service: DASHBOARD_SERVICES.connections,
       memorySize: 512,
@@ -408,7 +408,7 @@ export class LiveDashboard extends Construct {
     this.stage.grantManagementApiAccess(connections.fn);
 
     const broadcaster = this.dashboardFunction('Broadcaster', {
-      entry: 'broadcaster.ts',
+      entry: 'broadcast.handler.ts',
       description: 'Live dashboard: window table changes -> every subscribed WebSocket connection',
       service: DASHBOARD_SERVICES.broadcaster,
       memorySize: 512,
@@ -429,11 +429,9 @@ export class LiveDashboard extends Construct {
     this.bindTable(broadcaster.fn, props.windowTable, DashboardEnv.windowTableName, ['dynamodb:Query']);
     this.stage.grantManagementApiAccess(broadcaster.fn);
 
-    this.failedBroadcastQueue = new sqs.Queue(this, 'FailedBroadcastQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: SQS_MAX_RETENTION,
+    this.failedBroadcastQueue = sinkQueue(this, 'FailedBroadcastQueue', {
       removalPolicy,
+      holds: 'window-table stream ranges the broadcaster gave up on',
     });
     // Grants stream read on the window table; SqsDlq grants send on failedBroadcastQueue.
     this.eventSource = new DynamoEventSource(props.windowTable, {
@@ -623,17 +621,12 @@ export class LiveDashboard extends Construct {
         // No invocations means no window changes, not lag.
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      failedBroadcastQueueDepth: new cloudwatch.Alarm(this, 'FailedBroadcastQueueDepthAlarm', {
-        alarmDescription: 'Window-change ranges the broadcaster gave up on are waiting in the failed-broadcast queue',
-        metric: this.failedBroadcastQueue.metricApproximateNumberOfMessagesVisible({
-          statistic: cloudwatch.Stats.MAXIMUM,
-          period: Duration.minutes(1),
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+      failedBroadcastQueueDepth: queueDepthAlarm(
+        this,
+        'FailedBroadcastQueueDepthAlarm',
+        this.failedBroadcastQueue,
+        'Window-change ranges the broadcaster gave up on are waiting in the failed-broadcast queue',
+      ),
     };
   }
 
@@ -643,20 +636,12 @@ export class LiveDashboard extends Construct {
    */
   private acknowledgeNagFindings(functions: WatershedFunction[], deploymentRole: iam.Role): void {
     for (const { fn, role } of functions) {
-      Validations.of(fn).acknowledge({
-        id: 'AwsSolutions-L1',
-        reason:
-          'Node.js 22 is the runtime the design requires (DESIGN.md §5): the esbuild target, the local ' +
-          'cloud Lambda runtime and the tested Powertools versions are all node22.',
-      });
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, and the broadcaster\'s ' +
-          'DynamoDB stream trigger adds dynamodb:ListStreams; none of these supports resource-level ' +
-          'permissions. Every data-plane grant (tables, stream, queue, @connections, logs) names its ARN; ' +
-          'test/infra asserts that.',
-      });
+      acknowledgeNodeRuntime(fn);
+      acknowledgeUnscopedActions(
+        role,
+        'tables, stream, queue, @connections, logs',
+        fn === this.broadcaster ? ' (and its DynamoDB stream trigger dynamodb:ListStreams)' : '',
+      );
     }
     for (const { role } of functions.filter(({ fn }) => fn === this.connectionsFunction || fn === this.broadcaster)) {
       Validations.of(role).acknowledge({
@@ -673,13 +658,6 @@ export class LiveDashboard extends Construct {
         'API Gateway WebSocket APIs authorize once, on $connect (Lambda REQUEST authorizer verifying a ' +
         'Cognito ID token); they accept no authorizer on $disconnect or on message routes such as $default. ' +
         'Messages can only arrive on a connection that passed $connect.',
-    });
-    Validations.of(this.failedBroadcastQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is itself the terminal sink of the broadcaster\'s event source mapping (stream ranges ' +
-        'it gave up on), inspected by operators and alarmed on. Nothing receives from it automatically, so ' +
-        'there is no failed receive to redrive to a further queue.',
     });
     Validations.of(this.userPool).acknowledge({
       id: 'AwsSolutions-COG8',
@@ -775,14 +753,5 @@ function validateProps(props: LiveDashboardProps): void {
     if (reserved !== undefined) {
       throw new Error(`cognitoDomainPrefix must not contain "${reserved}". Received ${prefix}`);
     }
-  }
-}
-
-function checkSeconds(name: string, value: Duration | undefined, min: number, max?: number): void {
-  if (value === undefined || value.isUnresolved()) return;
-  const seconds = value.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < min || (max !== undefined && seconds > max)) {
-    const range = max === undefined ? `at least ${min} seconds` : `between ${min} and ${max} seconds`;
-    throw new Error(`${name} must be a whole number of seconds ${range}. Received ${seconds} seconds`);
   }
 }

@@ -3,7 +3,7 @@ import { KINESIS_ENGINES, type KinesisEngine } from './emulators/types';
 import { startLocalCloud } from './cloud';
 import { StatusLine } from './status-line';
 import { runClickSimulator } from '../simulator/run';
-import { silenceSdkNodeWarningForTools } from './sdk-node-warning';
+import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 import { runOrderSimulator } from '../simulator/order-run';
 
 export const START_HELP = `Usage: npm start [-- options]

@@ -1,9 +1,10 @@
 import { Agent } from 'node:http';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../contracts/local-cloud';
 
-export const LOCAL_REGION = 'us-east-1';
-export const LOCAL_ACCOUNT_ID = '000000000000';
-export const LOCAL_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+// Defined in contracts/ (the simulator and tools use them without depending on local/); re-exported
+// here beside the client settings they go with.
+export { LOCAL_ACCOUNT_ID, LOCAL_CREDENTIALS, LOCAL_REGION } from '../contracts/local-cloud';
 
 /**
  * SDK client settings for the local cloud (or LocalStack). HTTP/1.1 with keep-alive works with

@@ -6,7 +6,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { DashboardConfig } from '../contracts/dashboard';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { LOCAL_CLOUD_STATE_FILE, type LocalCloudState } from '../contracts/local-cloud';
-import { DashboardEnv } from '../lambdas/dashboard/settings';
+import { DashboardEnv } from '../contracts/dashboard-settings';
 import { CLICKS_SHARDS_CONTEXT, createWatershedApp } from '../lib/app';
 import { STACK_NAME } from '../lib/names';
 import { CheckpointFile } from './checkpoints';

@@ -4,7 +4,7 @@ import { HELP_TEXT, UsageError, parseSimulatorArgs } from './args';
 import type { ProducerStats } from './producer';
 import { ordersMain } from './order-run';
 import { runClickSimulator, type ClickSimulatorResult } from './run';
-import { silenceSdkNodeWarningForTools } from '../local/sdk-node-warning';
+import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
 /**
  * `npm run simulate -- clicks [options]`. The logic lives in ./args (parsing), ./run (the

@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { KinesisClient, PutRecordsCommand, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { STACK_NAME } from '../lib/names';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/clients';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../contracts/local-cloud';
 import { TRUTH_KINDS, type GeneratedRecord, type TruthKind } from './clicks';
 
 /** What putAll sends: bytes, a partition key, and a ground-truth kind for the stats (clicks, orders). */
@@ -20,7 +20,7 @@ export type TargetKind = 'local' | 'localstack' | 'aws';
 export const TARGET_KINDS: readonly TargetKind[] = ['local', 'localstack', 'aws'];
 
 export const LOCAL_ENDPOINT = 'http://localhost:4566';
-export { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/clients';
+export { LOCAL_CREDENTIALS, LOCAL_REGION } from '../contracts/local-cloud';
 export const DEFAULT_OUTPUTS_FILE = path.join('.watershed', 'outputs.json');
 export { STACK_NAME } from '../lib/names';
 export const STREAM_OUTPUT_KEY = 'ClicksStreamName';

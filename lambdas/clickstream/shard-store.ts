@@ -9,8 +9,9 @@ import {
   WINDOW_MS,
 } from '../../contracts/clickstream';
 import type { Commit, ShardState } from './core/batch-plan';
-import { decodeFingerprints, encodeFingerprints, FingerprintLedger } from './core/ledger';
-import { decodeDeltas, encodeDeltas, type LogEntry } from './core/log-entry';
+import type { CommitOutcome } from './core/shard-batch';
+import { decodeFingerprints, FingerprintLedger } from './core/ledger';
+import { logEntryFromItem, logEntryItem, type LogEntry } from './core/log-entry';
 import { chunkFromCounts, planChunkWrites, withWrites, type ShardMinute } from './core/partials';
 import { compareSequenceNumbers, sortableSequence } from './core/sequence';
 import { windowIso } from './core/windowing';
@@ -19,6 +20,15 @@ import { windowIso } from './core/windowing';
 export interface ShardRef {
   streamArn: string;
   shardId: string;
+}
+
+/**
+ * Where a shard came from: the one shard a split closed to open it, or the two a merge closed
+ * (Kinesis ListShards' ParentShardId and AdjacentParentShardId). The Kinesis event carries only the
+ * shard's own id, so the store asks; lambdas/clickstream/shard-lineage.ts asks Kinesis.
+ */
+export interface ShardLineage {
+  parentsOf(shard: ShardRef): Promise<readonly string[]>;
 }
 
 export interface ShardStoreConfig {
@@ -33,17 +43,26 @@ export interface ShardStoreConfig {
    * @default 4
    */
   maxCachedShards?: number;
+  /**
+   * The shards' parents. A producer re-send after a split or merge lands on a child shard, so a
+   * shard's ledger also holds its ancestors' eventIds within the horizon (read when its ledger is
+   * read whole: a shard's first load in a container). Kinesis drains parents before children, so
+   * their log is complete by then.
+   * @default - no shard has parents: re-sends that cross a reshard are counted again
+   */
+  lineage?: ShardLineage;
+  /**
+   * Log entries per Query page when a ledger is read; a whole read stops at the first page that
+   * reaches past the horizon, so this bounds what it reads beyond the horizon.
+   * @default 1000 (DynamoDB's 1 MB page limit usually binds first)
+   */
+  ledgerPageEntries?: number;
 }
 
 /** The shard's progress moved in a way no invocation of this design can cause. */
 export class ShardStateError extends Error {
   override name = 'ShardStateError';
 }
-
-/** How a commit ended: written by us, or another invocation committed from the same checkpoint first. */
-export type CommitOutcome =
-  | { status: 'committed'; state: ShardState }
-  | { status: 'superseded'; state: ShardState };
 
 export interface LoadedShard {
   state: ShardState;
@@ -63,6 +82,14 @@ const logPartition = (shard: ShardRef) => `log#${shard.streamArn}#${shard.shardI
 const logSortKey = (from: string | undefined) => sortableSequence(from ?? '0');
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException || (error as Error | undefined)?.name === 'ConditionalCheckFailedException';
+
+/**
+ * A whole ledger read goes newest first and stops at an entry whose horizon ended this long ago.
+ * Log entries are kept a day past their horizon (to roll forward), so reading them all would read
+ * a day of entries; arrival times only grow with sequence numbers to within milliseconds, so every
+ * older entry has expired too.
+ */
+const LEDGER_STOP_AFTER_EXPIRY_MS = 60_000;
 
 /** Minutes of partials a shard keeps cached; older ones are read again if a late event needs them. */
 const CACHED_MINUTES = 10;
@@ -148,18 +175,7 @@ export class ShardStore {
   /** Writes the entry unless one from the same checkpoint exists; returns the entry that stands. */
   private async writeLogEntry(shard: ShardRef, entry: LogEntry): Promise<LogEntry> {
     try {
-      await this.put(this.config.stateTableName, {
-        pk: logPartition(shard),
-        sk: logSortKey(entry.from),
-        ...(entry.from === undefined ? {} : { from: entry.from }),
-        to: entry.to,
-        ...(Number.isFinite(entry.watermarkMs) ? { watermarkMs: entry.watermarkMs } : {}),
-        deltas: encodeDeltas(entry.windows),
-        fingerprints: encodeFingerprints(Array.from(entry.fingerprints)),
-        dedupUntilMs: entry.dedupUntilMs,
-        // Kept past the horizon so a step is always there to roll forward; a day is the stream's retention.
-        expiresAt: Math.ceil((entry.dedupUntilMs + 24 * 60 * 60 * 1000) / 1000),
-      }, 'attribute_not_exists(pk)');
+      await this.put(this.config.stateTableName, logEntryItem(logPartition(shard), logSortKey(entry.from), entry), 'attribute_not_exists(pk)');
       return entry;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -173,7 +189,7 @@ export class ShardStore {
     const { Item } = await this.ddb.send(
       new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: logSortKey(from) }, ConsistentRead: true }),
     );
-    return Item === undefined ? undefined : toLogEntry(Item);
+    return Item === undefined ? undefined : logEntryFromItem(Item);
   }
 
   /** Adds the entry's deltas to the shard's partials, minute by minute, concurrently. */
@@ -308,32 +324,76 @@ export class ShardStore {
     }
   }
 
-  /** Brings the shard's ledger up to the checkpoint: a warm container reads only the newer entries. */
+  /**
+   * Brings the shard's ledger up to the checkpoint: a warm container reads only the newer entries;
+   * a whole read also takes in the entries of the shard's ancestors (see `lineage`).
+   */
   private async catchUpLedger(shard: ShardRef, cache: ShardCache, checkpoint: string | undefined, nowMs: number): Promise<void> {
     cache.ledger.evictExpired(nowMs);
     if (cache.ledgerRead && cache.ledgerThrough === checkpoint) return;
     const incremental = cache.ledgerRead && cache.ledgerThrough !== undefined && checkpoint !== undefined &&
       compareSequenceNumbers(cache.ledgerThrough, checkpoint) < 0;
-    if (!incremental) cache.ledger = new FingerprintLedger();
-    const after = incremental ? cache.ledgerThrough : undefined;
+    if (!incremental) {
+      cache.ledger = new FingerprintLedger();
+      if (this.config.dedupHorizonMs > 0) {
+        for (const ancestor of await this.ancestorsOf(shard)) await this.readLedger(ancestor, undefined, nowMs, cache.ledger);
+      }
+    }
+    await this.readLedger(shard, incremental ? cache.ledgerThrough : undefined, nowMs, cache.ledger);
+    cache.ledgerThrough = checkpoint;
+    cache.ledgerRead = true;
+  }
+
+  /**
+   * Adds the shard's unexpired log entries to the ledger: those from `after` on (oldest first), or,
+   * for a whole read, newest first until the entries are older than the horizon.
+   */
+  private async readLedger(shard: ShardRef, after: string | undefined, nowMs: number, ledger: FingerprintLedger): Promise<void> {
+    const whole = after === undefined;
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.ddb.send(new QueryCommand({
         TableName: this.config.stateTableName,
-        KeyConditionExpression: after === undefined ? 'pk = :pk' : 'pk = :pk AND sk >= :after',
-        FilterExpression: 'dedupUntilMs > :now',
+        KeyConditionExpression: whole ? 'pk = :pk' : 'pk = :pk AND sk >= :after',
         ProjectionExpression: 'fingerprints, dedupUntilMs',
-        ExpressionAttributeValues: { ':pk': logPartition(shard), ':now': nowMs, ...(after === undefined ? {} : { ':after': logSortKey(after) }) },
+        ExpressionAttributeValues: { ':pk': logPartition(shard), ...(whole ? {} : { ':after': logSortKey(after) }) },
+        ScanIndexForward: !whole,
+        Limit: this.config.ledgerPageEntries ?? 1000,
         ConsistentRead: true,
         ExclusiveStartKey: exclusiveStartKey,
       }));
       for (const item of page.Items ?? []) {
-        cache.ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), item.dedupUntilMs as number);
+        const dedupUntilMs = item.dedupUntilMs as number;
+        if (dedupUntilMs > nowMs) ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), dedupUntilMs);
+        else if (whole && dedupUntilMs <= nowMs - LEDGER_STOP_AFTER_EXPIRY_MS) return;
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey !== undefined);
-    cache.ledgerThrough = checkpoint;
-    cache.ledgerRead = true;
+  }
+
+  /**
+   * Parents, their parents and so on, as far as the lineage knows them (Kinesis lists closed shards
+   * for the stream's retention): a re-send can cross more than one reshard within the horizon.
+   */
+  private async ancestorsOf(shard: ShardRef): Promise<ShardRef[]> {
+    const lineage = this.config.lineage;
+    if (lineage === undefined) return [];
+    const ancestors: ShardRef[] = [];
+    const seen = new Set([shard.shardId]);
+    for (let queue: ShardRef[] = [shard]; queue.length > 0;) {
+      const next: ShardRef[] = [];
+      for (const child of queue) {
+        for (const shardId of await lineage.parentsOf(child)) {
+          if (seen.has(shardId)) continue;
+          seen.add(shardId);
+          const parent = { streamArn: shard.streamArn, shardId };
+          ancestors.push(parent);
+          next.push(parent);
+        }
+      }
+      queue = next;
+    }
+    return ancestors;
   }
 
   /** The shard's cache, most recently used last; the least recently used shard is dropped past the limit. */
@@ -368,14 +428,3 @@ export class ShardStore {
 }
 
 const capacityOf = (consumed: ConsumedCapacity | undefined): number => consumed?.CapacityUnits ?? 0;
-
-function toLogEntry(item: Record<string, unknown>): LogEntry {
-  return {
-    from: item.from as string | undefined,
-    to: item.to as string,
-    watermarkMs: typeof item.watermarkMs === 'number' ? item.watermarkMs : Number.NEGATIVE_INFINITY,
-    windows: decodeDeltas(item.deltas as Uint8Array),
-    fingerprints: decodeFingerprints(item.fingerprints as Uint8Array),
-    dedupUntilMs: item.dedupUntilMs as number,
-  };
-}

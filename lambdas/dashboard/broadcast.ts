@@ -4,11 +4,11 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBStreamRecord } from '@aws-lambda-powertools/parser/schemas/dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { SHARDS_PARTITION, ShardPartialItem, ShardProgressItem } from '../../contracts/clickstream';
-import { DASHBOARD_HISTORY_MINUTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, type WindowCount, type WindowsMessage } from '../../contracts/dashboard';
+import { DASHBOARD_HISTORY_MINUTES, type WindowCount } from '../../contracts/dashboard';
 import { changedWindows, watermarksBefore, windowsToAnnounce, type TableChange } from './core/coalesce';
 import { newlyFinalMinutes } from './core/windows';
 import { forEachWithConcurrency } from './core/concurrency';
-import { splitWindows } from './core/split';
+import { windowsPayloads } from './core/messages';
 import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
 import type { BroadcasterSettings, PostingSettings } from './settings';
@@ -165,9 +165,7 @@ async function windowsOf(changes: TableChange[], deps: BroadcasterDependencies):
 async function broadcast(windows: WindowCount[], nowMs: number, deps: BroadcasterDependencies): Promise<BroadcastTally> {
   if (windows.length === 0) return { connections: 0, sent: 0, gone: 0, failed: 0 };
 
-  const sentAt = new Date(nowMs).toISOString();
-  const envelope = (part: WindowCount[]): WindowsMessage => ({ v: PROTOCOL_VERSION, type: 'windows', sentAt, windows: part });
-  const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES);
+  const { payloads, oversized } = windowsPayloads(nowMs, windows);
   reportOversized(oversized, deps);
   return postToSubscribers(payloads, nowMs, deps);
 }

@@ -1,17 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import {
-  DASHBOARD_HISTORY_MINUTES,
-  MAX_MESSAGE_BYTES,
-  PROTOCOL_VERSION,
-  type HealthMessage,
-  type SnapshotMessage,
-  type WindowCount,
-} from '../../contracts/dashboard';
+import { DASHBOARD_HISTORY_MINUTES, type HealthMessage } from '../../contracts/dashboard';
 import { parseClientMessage } from './core/client-message';
-import { newConnection, type ConnectionItem } from './core/connection';
-import { splitWindows } from './core/split';
+import type { ConnectionItem } from '../../contracts/dashboard-connections';
+import { newConnection } from './core/connection';
+import { healthMessage, snapshotPayloads } from './core/messages';
 import { snapshotMinutes, snapshotWindows } from './core/windows';
 import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
@@ -109,12 +103,12 @@ async function onMessage(event: WebSocketRouteEvent, deps: ConnectionRouteDepend
   if (!result.ok) {
     deps.metrics.addMetric('InvalidClientMessages', MetricUnit.Count, 1);
     deps.logger.warn('Invalid client message', { connectionId, reason: result.reason });
-    await reply(connectionId, health(deps.now(), 'degraded', result.reason), deps);
+    await reply(connectionId, healthMessage(deps.now(), 'degraded', result.reason), deps);
     return { statusCode: 400 };
   }
   switch (result.message.type) {
     case 'ping':
-      await reply(connectionId, health(deps.now(), 'ok'), deps);
+      await reply(connectionId, healthMessage(deps.now(), 'ok'), deps);
       return { statusCode: 200 };
     case 'subscribe':
       return sendSnapshot(connectionId, deps);
@@ -140,9 +134,7 @@ async function sendSnapshot(connectionId: string, deps: ConnectionRouteDependenc
     deps.metrics.addMetric('InvalidWindowItems', MetricUnit.Count, scan.invalid);
   }
   const windows = snapshotWindows(scan.windows, nowMs, DASHBOARD_HISTORY_MINUTES, scan.streamWatermarkMs, deps.settings.allowedLatenessSeconds * 1000);
-  const sentAt = new Date(nowMs).toISOString();
-  const envelope = (part: WindowCount[]): SnapshotMessage => ({ v: PROTOCOL_VERSION, type: 'snapshot', sentAt, windows: part });
-  const { payloads, oversized } = splitWindows(envelope, windows, MAX_MESSAGE_BYTES, { emptyMessage: true });
+  const { payloads, oversized } = snapshotPayloads(nowMs, windows);
   reportOversized(oversized, deps);
 
   for (const payload of payloads) {
@@ -171,14 +163,4 @@ async function onPostFailure(connectionId: string, outcome: PostOutcome, deps: C
   }
   deps.metrics.addMetric('PostFailures', MetricUnit.Count, 1);
   deps.logger.error('Could not post to the connection', { connectionId, error: outcome.status === 'failed' ? outcome.error : undefined });
-}
-
-function health(nowMs: number, status: HealthMessage['status'], detail?: string): HealthMessage {
-  return {
-    v: PROTOCOL_VERSION,
-    type: 'health',
-    sentAt: new Date(nowMs).toISOString(),
-    status,
-    ...(detail === undefined ? {} : { detail }),
-  };
 }

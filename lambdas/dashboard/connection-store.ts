@@ -1,5 +1,5 @@
 import { DeleteCommand, paginateScan, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ConnectionItem } from './core/connection';
+import type { ConnectionItem } from '../../contracts/dashboard-connections';
 
 /** The connections table: one item per open WebSocket connection. */
 export class ConnectionStore {

@@ -7,7 +7,8 @@ import type { OrderDeadLetterMessage } from '../../contracts/fraud';
 import type { FraudScorerSettings } from '../../contracts/fraud-settings';
 import { recordsByShard, shardOf, toShardRecord } from '../clickstream/aggregate';
 import type { ShardRecord } from '../clickstream/core/batch-plan';
-import { MAX_DEAD_LETTER_DATA_CHARS, originOf, sendInRecordOrder, type SinkMessage } from '../clickstream/sinks';
+import { MAX_DEAD_LETTER_DATA_CHARS, originOf, type SinkMessage } from '../clickstream/core/sink-messages';
+import { sendInRecordOrder } from '../clickstream/sinks';
 import { decodeBatch, loadKeys, planBatch, type DecodedBatch, type LoadedProfiles, type OrderRejection, type ScoringConfigs, type ScoringPlan } from './core/plan';
 import { ScorerConflictError, shardKeyOf, type ScorerStore } from './scorer-store';
 

@@ -10,7 +10,7 @@ import { scoreOrders, type ScorerDependencies } from './score-orders';
 import { ScorerStore } from './scorer-store';
 
 // Created once per cold start; the handler only wires them in.
-const settings = fraudScorerSettingsFromEnv();
+const settings = fraudScorerSettingsFromEnv(process.env);
 const logger = new Logger();
 const tracer = new Tracer();
 const ddb = documentClient(tracer);

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../clients';
 import type { FunctionSpec } from '../cloudformation/provision';
-import { sdkNodeWarningEnvironment } from '../sdk-node-warning';
+import { sdkNodeWarningEnvironment } from '../../contracts/sdk-node-warning';
 
 export type InvokeResult =
   | { ok: true; payload: unknown; durationMs: number }

@@ -10,7 +10,7 @@ import type { App } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DashboardConfig } from '../../contracts/dashboard';
-import { DashboardEnv } from '../../lambdas/dashboard/settings';
+import { DashboardEnv } from '../../contracts/dashboard-settings';
 import {
   CONNECT_IDENTITY_SOURCE,
   WEB_SOCKET_STAGE_NAME,

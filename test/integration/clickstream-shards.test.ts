@@ -226,11 +226,10 @@ describe.skipIf(!java.available)(titled('clickstream pipeline on 4 shards on the
     }
   }, TEST_TIMEOUT_MS);
 
-  it('stays exact through a split, a merge and an update-shard-count while clicks flow', async () => {
-    // Prepare: two phases of clicks; re-sends stay within a phase (see the report: a re-send
-    // crossing a resharding lands on another shard, whose ledger has not seen it)
+  it('stays exact through a split, a merge and an update-shard-count while clicks flow, and absorbs re-sends that cross them', async () => {
+    // Prepare: two phases of clicks, each with re-sends of its own
     const shards = (await openShards()).sort((a, b) => (BigInt(a.HashKeyRange!.StartingHashKey!) < BigInt(b.HashKeyRange!.StartingHashKey!) ? -1 : 1));
-    const phase1 = await clicksFactory({ count: 2000, rate: 1000, seed: 24 });
+    const phase1 = await clicksFactory({ count: 2000, rate: 1000, seed: 24, duplicates: 0.05 });
 
     // Act 1: split the first shard and merge the last two while phase 1 flows
     const flowing1 = produce(phase1.records, 1000);
@@ -245,12 +244,23 @@ describe.skipIf(!java.available)(titled('clickstream pipeline on 4 shards on the
     await expectCountsToConverge(phase1.expected);
 
     // Act 2: rescale to 6 uniform shards while phase 2 flows
-    const phase2 = await clicksFactory({ count: 2000, rate: 1000, seed: 25 });
+    const phase2 = await clicksFactory({ count: 2000, rate: 1000, seed: 25, duplicates: 0.05 });
     const flowing2 = produce(phase2.records, 1000);
     await sleep(500);
     const rescaled = await kinesis.send(new UpdateShardCountCommand({ StreamName: streamName, TargetShardCount: 6, ScalingType: 'UNIFORM_SCALING' }));
     await flowing2;
     await expectCountsToConverge(phase2.expected);
+
+    // Act 3: the producer re-sends phase 1's clicks, counted before two reshards, now landing on
+    // the 6 new shards (grandchildren of some of the shards that counted them); then fresh clicks,
+    // which each shard counts only after the re-sends ahead of them
+    const lateBefore = await windowCounts(cloud, 'lateCount');
+    const resent = phase1.records.filter((record) => record.truth.kind === 'valid');
+    await produce(resent, 2000);
+    const phase3 = await clicksFactory({ count: 600, rate: 1000, seed: 26 });
+    await produce(phase3.records, 1000);
+    await expectCountsToConverge(phase3.expected);
+    expect(Object.fromEntries(await windowCounts(cloud, 'lateCount')), 're-sends are not counted late either').toStrictEqual(Object.fromEntries(lateBefore));
 
     // Assess: the mapping followed every new shard and drained every closed one
     expect(rescaled).toMatchObject({ CurrentShardCount: 4, TargetShardCount: 6 });

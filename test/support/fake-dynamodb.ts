@@ -13,7 +13,8 @@ export interface FakeRequest {
 
 /**
  * An in-memory stand-in for the few DynamoDB calls the shard store makes (GetItem, conditional
- * PutItem, Query by partition with begins_with / >= on the sort key and a numeric filter), with a
+ * PutItem, Query by partition with begins_with / >= on the sort key, a numeric filter, either
+ * direction and pages of `Limit` items), with a
  * hook to fail a request the way AWS does. For unit tests of error paths and races, which DynamoDB
  * Local cannot produce (it never raises TransactionConflict); the integration tests use the real one.
  */
@@ -78,7 +79,16 @@ export class FakeDynamoDb {
         .filter((item) => matchesSortKey(item.sk as string, input.KeyConditionExpression ?? '', values))
         .filter((item) => input.FilterExpression === undefined || satisfies(item, input.FilterExpression, values))
         .sort((a, b) => ((a.sk as string) < (b.sk as string) ? -1 : 1));
-      return { Items: rows.map((item) => structuredClone(item)) };
+      if (input.ScanIndexForward === false) rows.reverse();
+      // Pages of `Limit` items, resumed after ExclusiveStartKey, as DynamoDB pages a Query.
+      const startAfter = input.ExclusiveStartKey === undefined ? -1 : rows.findIndex((item) => item.sk === input.ExclusiveStartKey!.sk);
+      const page = rows.slice(startAfter + 1, input.Limit === undefined ? undefined : startAfter + 1 + input.Limit);
+      const last = page.at(-1);
+      const more = last !== undefined && rows.indexOf(last) < rows.length - 1;
+      return {
+        Items: page.map((item) => structuredClone(item)),
+        ...(more ? { LastEvaluatedKey: { pk: last.pk, sk: last.sk } } : {}),
+      };
     }
     throw new Error(`FakeDynamoDb does not support ${(command as object).constructor.name}`);
   }

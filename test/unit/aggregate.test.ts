@@ -10,7 +10,7 @@ import type { AggregatorSettings } from '../../contracts/aggregator-settings';
 import { DeadLetterMessage, LateEventMessage, SHARDS_PARTITION, ShardPartialItem, sumPartials, type ClickEventInput } from '../../contracts/clickstream';
 import { aggregateClicks, aggregateShardBatch } from '../../lambdas/clickstream/aggregate';
 import { ShardStore } from '../../lambdas/clickstream/shard-store';
-import { MAX_DEAD_LETTER_DATA_CHARS } from '../../lambdas/clickstream/sinks';
+import { MAX_DEAD_LETTER_DATA_CHARS } from '../../lambdas/clickstream/core/sink-messages';
 import { decodeDeltas } from '../../lambdas/clickstream/core/log-entry';
 import { FakeDynamoDb } from '../support/fake-dynamodb';
 import { kinesisRecordFactory, sequenceAt } from '../support/kinesis-records';
@@ -210,7 +210,7 @@ describe('a sink that cannot take a message', () => {
     expect(progressOf(fake)).toBe(seqOf(failedIndex - 1));
     expect(countedByUrl(fake)).toStrictEqual(counted);
     expect(spies.error).toHaveBeenCalledExactlyOnceWith('Could not deliver to a sink; the batch ends before this record', {
-      queueUrl,
+      sink: queueUrl === DLQ ? 'dead-letters' : 'late-events',
       recordIndex: failedIndex,
       cause,
     });

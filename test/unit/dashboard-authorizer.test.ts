@@ -102,7 +102,7 @@ beforeAll(async () => {
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
   vi.resetModules();
-  ({ handler } = await import('../../lambdas/dashboard/authorizer'));
+  ({ handler } = await import('../../lambdas/dashboard/authorize.handler'));
 });
 
 afterAll(async () => {
@@ -174,7 +174,7 @@ describe('an issuer whose JWKS cannot be fetched', () => {
     // Prepare: a fresh cold start for a pool the JWKS server does not know (it answers 404).
     vi.stubEnv('USER_POOL_ID', 'us-east-1_Missing');
     vi.resetModules();
-    const cold = (await import('../../lambdas/dashboard/authorizer')).handler;
+    const cold = (await import('../../lambdas/dashboard/authorize.handler')).handler;
     const missingIssuer = issuer.replace(POOL_ID, 'us-east-1_Missing');
 
     // Act
@@ -195,7 +195,7 @@ describe('an issuer whose JWKS cannot be fetched', () => {
     const unreachable = `http://127.0.0.1:${port}`;
     vi.stubEnv('AWS_ENDPOINT_URL', unreachable);
     vi.resetModules();
-    const cold = (await import('../../lambdas/dashboard/authorizer')).handler;
+    const cold = (await import('../../lambdas/dashboard/authorize.handler')).handler;
 
     // Act
     const result = await cold(connectEvent(jwt(idToken({ iss: `${unreachable}/${POOL_ID}` }))));

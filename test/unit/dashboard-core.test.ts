@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../contracts/aggregator-settings';
+import { DashboardEnv } from '../../contracts/dashboard-settings';
 import { parseClientMessage } from '../../lambdas/dashboard/core/client-message';
 import { forEachWithConcurrency } from '../../lambdas/dashboard/core/concurrency';
 import { allowConnect, cognitoIssuer, denyConnect, tokenOf } from '../../lambdas/dashboard/core/authorize';
@@ -8,7 +9,6 @@ import {
   AuthorizerSettings,
   BroadcasterSettings,
   ConnectionsSettings,
-  DashboardEnv,
   requireManagementApiEndpoint,
   settingsFromEnv,
 } from '../../lambdas/dashboard/settings';

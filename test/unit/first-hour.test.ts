@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_CLOUD_STATE_FILE, type LocalCloudState } from '../../contracts/local-cloud';
 import { assertPortsFree, PortInUseError } from '../../local/ports';
 import { reset } from '../../local/reset';
-import { SDK_NODE_WARNING_SWITCH, sdkNodeWarningEnvironment, silenceSdkNodeWarningForTools } from '../../local/sdk-node-warning';
+import { SDK_NODE_WARNING_SWITCH, sdkNodeWarningEnvironment, silenceSdkNodeWarningForTools } from '../../contracts/sdk-node-warning';
 import { NoLocalCloudError, resolveLocalTarget } from '../../simulator/local-target';
 
 let directory: string;

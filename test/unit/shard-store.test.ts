@@ -222,6 +222,83 @@ describe('ledger memory', () => {
   });
 });
 
+describe('cold-start reads', () => {
+  it('read the log newest first and stop past the horizon, though entries are kept a day longer', async () => {
+    // Reproduces the old read: every log entry of the shard, up to a day past its horizon, filtered
+    // after reading (a FilterExpression does not reduce what a Query reads).
+    const fake = new FakeDynamoDb();
+    const writer = new ShardStore(fake.client(), CONFIG);
+    const nowMs = T0 + 3 * 3_600_000;
+    // 40 one-click steps a minute apart (e0..e39): e25..e39 are within the 15-minute horizon of nowMs.
+    for (let step = 0; step < 40; step++) {
+      const arrivalMs = nowMs - (39 - step) * 60_000 - 30_000;
+      const record = shardRecordFactory(step + 1, click(`e${step}`, '/a', arrivalMs - 1000), arrivalMs);
+      const loaded = await writer.load(SHARD, arrivalMs);
+      const plan = planBatch([record], loaded.state, SETTINGS, loaded.seenBefore);
+      await writer.commit(SHARD, loaded.state, plan.commits[0]!);
+    }
+    const cold = new ShardStore(fake.client(), { ...CONFIG, ledgerPageEntries: 10 });
+    fake.requests.length = 0;
+
+    const loaded = await cold.load(SHARD, nowMs);
+
+    const ledgerPages = fake.requests.filter((request) => request.kind === 'Query' && request.tableName === CONFIG.stateTableName);
+    // Pages of 10, newest first: e39..e30, then e29..e25 (live), e24 (expired under a minute ago,
+    // skipped) and e23 (expired over a minute ago: the read stops). 2 pages, not the 4 of all 40.
+    expect(ledgerPages).toHaveLength(2);
+    expect(cold.cacheStats().ledgerBytes).toBe(15 * 8);
+    expect(loaded.seenBefore(fingerprint('e39'))).toBe(true);
+    expect(loaded.seenBefore(fingerprint('e25'))).toBe(true);
+    expect(loaded.seenBefore(fingerprint('e20'))).toBe(false);
+  });
+});
+
+describe('a producer re-send crossing a reshard', () => {
+  // Shard 0 is split into 1 and 2, which are then merged into 3. Kinesis puts a re-sent click on
+  // whichever open shard covers its partition key now: a child, whose own log never saw its eventId.
+  const [parent, left, right, merged] = [0, 1, 2, 3].map(shardRef) as [ShardRef, ShardRef, ShardRef, ShardRef];
+  const parentsOf: Record<string, string[]> = { [left.shardId]: [parent.shardId], [right.shardId]: [parent.shardId], [merged.shardId]: [left.shardId, right.shardId] };
+  const lineage = { parentsOf: async (shard: ShardRef) => parentsOf[shard.shardId] ?? [] };
+  const resent = (shard: ShardRef, eventIds: number[], first = 1) =>
+    eventIds.map((n, index) => shardRecordFactory(first + index, click(`e${n}`, '/hot'), T0));
+
+  it('is a duplicate on the child: its ledger is seeded from its parents\' ledgers within the horizon', async () => {
+    const fake = new FakeDynamoDb();
+    const store = new ShardStore(fake.client(), { ...CONFIG, lineage });
+    await invoke(store, parent, records(1, 6));
+    const before = totals(fake);
+
+    const { plan } = await invoke(store, left, resent(left, [1, 2, 3]));
+
+    expect(plan.outcomes).toMatchObject({ counted: 0, duplicate: 3 });
+    expect(totals(fake)).toStrictEqual(before);
+  });
+
+  it('is a duplicate after a cold start too, and across two reshards (a grandparent\'s click re-sent to the merged shard)', async () => {
+    const fake = new FakeDynamoDb();
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), parent, records(1, 6));
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), left, records(101, 2));
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), right, records(201, 2));
+    const before = totals(fake);
+
+    const cold = new ShardStore(fake.client(), { ...CONFIG, lineage });
+    const { plan } = await invoke(cold, merged, resent(merged, [4, 101, 201]));
+
+    expect(plan.outcomes).toMatchObject({ counted: 0, duplicate: 3 });
+    expect(totals(fake)).toStrictEqual(before);
+  });
+
+  it('is counted once more past the horizon, as any re-send that late is', async () => {
+    const fake = new FakeDynamoDb();
+    await invoke(new ShardStore(fake.client(), { ...CONFIG, lineage }), parent, records(1, 6));
+    const late = new ShardStore(fake.client(), { ...CONFIG, lineage });
+
+    const loaded = await late.load(left, T0 + CONFIG.dedupHorizonMs + 120_000);
+
+    expect(loaded.seenBefore(fingerprint('e1'))).toBe(false);
+  });
+});
+
 describe('planChunkWrites', () => {
   it('puts new urls in the last chunk until it is full, then opens the next', () => {
     const deltas = ['/a', '/b', '/c'].map((url) => ({ url, windowStartMs: T0, count: 1, lateCount: 0 }));

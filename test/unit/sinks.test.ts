@@ -3,13 +3,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DeadLetterMessage, LateEventMessage } from '../../contracts/clickstream';
 import type { LateEvent, Rejection } from '../../lambdas/clickstream/core/batch-plan';
-import {
-  deadLetterMessage,
-  lateEventMessage,
-  MAX_DEAD_LETTER_DATA_CHARS,
-  sendInRecordOrder,
-  type SinkMessage,
-} from '../../lambdas/clickstream/sinks';
+import { deadLetterMessage, lateEventMessage, MAX_DEAD_LETTER_DATA_CHARS, type SinkMessage } from '../../lambdas/clickstream/core/sink-messages';
+import { sendInRecordOrder } from '../../lambdas/clickstream/sinks';
 import { sequenceAt, shardRecordFactory } from '../support/kinesis-records';
 
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/clicks-dead-letters';

@@ -1,5 +1,6 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { WindowDelta } from './batch-plan';
+import { decodeFingerprints, encodeFingerprints } from './ledger';
 
 /**
  * One committed step of a shard, as its log entry stores it: the window deltas of the records
@@ -45,4 +46,33 @@ export function decodeDeltas(bytes: Uint8Array): WindowDelta[] {
   return packed.flatMap(([windowStartMs, deltas]) =>
     deltas.map(([url, count, lateCount]) => ({ url, windowStartMs, count, lateCount })),
   );
+}
+
+/** A log entry kept this long past its horizon is always there to roll forward: a day is the stream's retention. */
+const LOG_ENTRY_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** The state-table item that stores an entry under its shard's log partition, keyed by where it starts. */
+export function logEntryItem(pk: string, sk: string, entry: LogEntry): Record<string, unknown> {
+  return {
+    pk,
+    sk,
+    ...(entry.from === undefined ? {} : { from: entry.from }),
+    to: entry.to,
+    ...(Number.isFinite(entry.watermarkMs) ? { watermarkMs: entry.watermarkMs } : {}),
+    deltas: encodeDeltas(entry.windows),
+    fingerprints: encodeFingerprints(Array.from(entry.fingerprints)),
+    dedupUntilMs: entry.dedupUntilMs,
+    expiresAt: Math.ceil((entry.dedupUntilMs + LOG_ENTRY_RETENTION_MS) / 1000),
+  };
+}
+
+export function logEntryFromItem(item: Record<string, unknown>): LogEntry {
+  return {
+    from: item.from as string | undefined,
+    to: item.to as string,
+    watermarkMs: typeof item.watermarkMs === 'number' ? item.watermarkMs : Number.NEGATIVE_INFINITY,
+    windows: decodeDeltas(item.deltas as Uint8Array),
+    fingerprints: decodeFingerprints(item.fingerprints as Uint8Array),
+    dedupUntilMs: item.dedupUntilMs as number,
+  };
 }

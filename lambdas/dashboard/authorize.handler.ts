@@ -3,7 +3,8 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { authorizeConnect, idTokenVerifier, type AuthorizerDependencies } from './authorize';
 import { cognitoIssuer, type AuthorizerPolicy } from './core/authorize';
-import { AuthorizerSettings, IssuerEnv, settingsFromEnv } from './settings';
+import { IssuerEnv } from '../../contracts/dashboard-settings';
+import { AuthorizerSettings, settingsFromEnv } from './settings';
 
 // Created once per cold start: the verifier caches the JWKS across invocations.
 const settings = settingsFromEnv(AuthorizerSettings, 'authorizer');

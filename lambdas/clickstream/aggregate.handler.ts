@@ -2,11 +2,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { aggregatorSettingsFromEnv } from '../../contracts/aggregator-settings';
+import { aggregatorSettingsFromEnv } from './settings';
 import { aggregateClicks, type AggregatorDependencies } from './aggregate';
+import { KinesisShardLineage } from './shard-lineage';
 import { ShardStore } from './shard-store';
 
 // Created once per cold start; the handler only wires them in.
@@ -23,6 +25,7 @@ const dependencies: AggregatorDependencies = {
     stateTableName: settings.stateTableName,
     dedupHorizonMs: settings.dedupHorizonSeconds * 1000,
     windowRetentionMs: settings.windowRetentionSeconds * 1000,
+    lineage: new KinesisShardLineage(tracer.captureAWSv3Client(new KinesisClient({}))),
   }),
   sqs: tracer.captureAWSv3Client(new SQSClient({})),
   settings,
