@@ -1,12 +1,12 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type { Construct } from 'constructs';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
 import { FraudPipeline, type FraudPipelineProps } from './fraud-pipeline';
 import { Lakehouse, type LakehouseProps } from './lakehouse';
 import { LiveDashboard, type LiveDashboardProps } from './live-dashboard';
+import { MarketDataGateway, type MarketDataGatewayProps } from './market-data-gateway';
 
 /** Context key that overrides the lakehouse's Firehose buffering interval (seconds), e.g. for fast local tests. */
 export const LAKEHOUSE_BUFFERING_CONTEXT = 'watershed:lakehouseBufferingSeconds';
@@ -35,6 +35,11 @@ export interface WatershedStackProps extends StackProps {
    * @default - the Lakehouse defaults
    */
   readonly lakehouse?: Omit<LakehouseProps, 'clicksStream' | 'marketDataStream'>;
+  /**
+   * Settings of the market-data gateway (FIX sessions, REST feeds, VPC).
+   * @default - the MarketDataGateway defaults: the local venue simulators
+   */
+  readonly marketData?: MarketDataGatewayProps;
 }
 
 /**
@@ -46,6 +51,7 @@ export class WatershedStack extends Stack {
   public readonly liveDashboard: LiveDashboard;
   public readonly fraud: FraudPipeline;
   public readonly lakehouse: Lakehouse;
+  public readonly marketData: MarketDataGateway;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
@@ -115,20 +121,32 @@ export class WatershedStack extends Stack {
     });
     this.addFraudOutputs();
 
-    // Until the market-data gateway lands and owns it, the lakehouse's tick source is created here.
-    const marketDataStream = new kinesis.Stream(this, 'MarketDataStream', {
-      streamMode: kinesis.StreamMode.PROVISIONED,
-      shardCount: 1,
-      retentionPeriod: Duration.hours(24),
-      encryption: kinesis.StreamEncryption.MANAGED,
+    this.marketData = new MarketDataGateway(this, 'MarketData', props.marketData);
+    new CfnOutput(this, 'MarketDataStreamName', {
+      description: 'Kinesis stream of MarketTick JSON (partition key: symbol) from the market-data gateway',
+      value: this.marketData.stream.streamName,
     });
-    new CfnOutput(this, 'MarketDataStreamName', { description: 'Kinesis stream of MarketTick JSON records', value: marketDataStream.streamName });
+    new CfnOutput(this, 'MarketDataStreamArn', { value: this.marketData.stream.streamArn });
+    new CfnOutput(this, 'GatewaySessionTableName', {
+      description: 'FIX session sequence numbers of the market-data gateway',
+      value: this.marketData.sessionTable.tableName,
+    });
+    new CfnOutput(this, 'GatewayDeadLetterQueueUrl', {
+      description: 'Market-data input the gateway could not turn into ticks, with the reason',
+      value: this.marketData.deadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'GatewayVenueSecretArn', {
+      description: 'Venue credentials of the gateway (fixPassword, restApiKey): put the real values here',
+      value: this.marketData.venueSecret.secretArn,
+    });
+
+    // The lakehouse reads the gateway's ticks.
     const bufferingSeconds = this.node.tryGetContext(LAKEHOUSE_BUFFERING_CONTEXT) as string | number | undefined;
     this.lakehouse = new Lakehouse(this, 'Lakehouse', {
       ...(bufferingSeconds === undefined ? {} : { bufferingInterval: Duration.seconds(Number(bufferingSeconds)) }),
       ...props.lakehouse,
       clicksStream: clicks.clicksStream,
-      marketDataStream,
+      marketDataStream: this.marketData.stream,
     });
     new CfnOutput(this, 'LakehouseBucketName', { description: 'Bucket of the Iceberg warehouse', value: this.lakehouse.bucket.bucketName });
     new CfnOutput(this, 'LakehouseWarehousePath', {

@@ -5,6 +5,7 @@ import { StatusLine } from './status-line';
 import { runClickSimulator } from '../simulator/run';
 import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 import { runOrderSimulator } from '../simulator/order-run';
+import { fixVenueOverride, MarketDataStatus, parseHostPort, startDemoVenues, type DemoVenues, type ExternalFixVenue } from './market-data';
 
 export const START_HELP = `Usage: npm start [-- options]
 
@@ -29,6 +30,10 @@ Options
   --late F              share of late events                             (default 0.005)
   --malformed F         share of malformed records                       (default 0.005)
   --order-rate N        simulated orders per second (fraud scoring)      (default 20)
+  --fix HOST:PORT       connect the market-data gateway to this FIX 4.4 acceptor
+                        instead of the FIX venue simulator               (default: the simulator)
+  --fix-sender ID       SenderCompID for --fix                           (default: the template's)
+  --fix-target ID       TargetCompID for --fix                           (default: the template's)
   -h, --help            show this help
 
 Requires Node.js >= 20 and Java >= 17 (for DynamoDB Local). Ctrl-C stops everything.`;
@@ -45,6 +50,8 @@ export interface StartOptions {
   late: number;
   malformed: number;
   orderRate: number;
+  /** An external FIX acceptor for the gateway, instead of the venue simulator. */
+  fix?: ExternalFixVenue;
 }
 
 /** Each shard runs in its own execution environment (a worker thread): this bounds memory at start. */
@@ -82,6 +89,9 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
         late: { type: 'string' },
         malformed: { type: 'string' },
         'order-rate': { type: 'string' },
+        fix: { type: 'string' },
+        'fix-sender': { type: 'string' },
+        'fix-target': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -97,7 +107,18 @@ export function parseStartArgs(argv: readonly string[]): StartOptions | 'help' {
   if (!KINESIS_ENGINES.includes(engine as KinesisEngine)) {
     throw new StartUsageError(`--kinesis-engine must be one of ${KINESIS_ENGINES.join(', ')}. Received ${engine}`);
   }
+  let fix: ExternalFixVenue | undefined;
+  if (values.fix !== undefined) {
+    try {
+      fix = { ...parseHostPort(values.fix, '--fix'), senderCompId: values['fix-sender'], targetCompId: values['fix-target'] };
+    } catch (error) {
+      throw new StartUsageError((error as Error).message);
+    }
+  } else if (values['fix-sender'] !== undefined || values['fix-target'] !== undefined) {
+    throw new StartUsageError('--fix-sender and --fix-target go with --fix HOST:PORT (the external acceptor)');
+  }
   return {
+    ...(fix === undefined ? {} : { fix }),
     port: numberOption('port', values.port, 4566, { min: 0, max: 65_535, integer: true }),
     dashboardPort: numberOption('dashboard-port', values['dashboard-port'], 3000, { min: 0, max: 65_535, integer: true }),
     persistDirectory: values.persist ? (positionals[0] ?? '.watershed/data') : undefined,
@@ -134,7 +155,13 @@ async function main(argv: readonly string[]): Promise<number> {
   // On a terminal the status line is redrawn in place: a log line (an emulator died) replaces it first.
   const log = (line: string) => process.stdout.write(`${interactive ? '\r\x1b[2K' : ''}${line}\n`);
   log('Watershed local cloud: starting (synthesizing the CDK app and starting the emulators)');
+  // The venue simulators first, on the ports the template's gateway configuration names, so the
+  // gateway finds them as soon as the local cloud starts it.
+  const venues: DemoVenues | undefined = options.simulate ? await startDemoVenues({ fix: options.fix === undefined }) : undefined;
+  if (venues !== undefined) log(`market-data venues: REST quotes ${venues.rest.url}${venues.fix === undefined ? '' : `, FIX 4.4 acceptor 127.0.0.1:${venues.fix.port}`}`);
+  if (options.fix !== undefined) log(`market-data gateway: FIX session to the external acceptor ${options.fix.host}:${options.fix.port}`);
   const cloud = await startLocalCloud({
+    serviceEnvironment: options.fix === undefined ? undefined : fixVenueOverride(options.fix),
     edgePort: options.port,
     kinesisEngine: options.kinesisEngine,
     persistDirectory: options.persistDirectory,
@@ -179,8 +206,9 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const status = new StatusLine(cloud);
   await status.start();
+  const marketData = new MarketDataStatus(cloud.metrics);
   const timer = setInterval(() => {
-    const line = status.render();
+    const line = `${status.render()} | ${marketData.render()}`;
     if (interactive) process.stdout.write(`\r\x1b[2K${line}`);
     else log(line);
   }, interactive ? 1000 : 10_000);
@@ -204,6 +232,7 @@ async function main(argv: readonly string[]): Promise<number> {
   stopSimulator.abort();
   await simulator;
   await cloud.stop();
+  await venues?.stop();
   log('stopped');
   return 0;
 }

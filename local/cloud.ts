@@ -20,6 +20,7 @@ import type { KinesisEngine, LogFn } from './emulators/types';
 import { DevIssuer } from './cognito/dev-issuer';
 import { startDeliveryStreams, type LocalDeliveryStream, type DeliveryStreamFaults } from './firehose';
 import { startLocalDashboard } from './dashboard';
+import { LocalContainerRunner, type ServiceEnvironmentOverride } from './containers/runner';
 import { DynamoDbStreamEventSource } from './lambda/dynamodb-event-source';
 import { lambdaApiHandler } from './lambda/invoke-api';
 import { KinesisEventSource } from './lambda/kinesis-event-source';
@@ -53,6 +54,11 @@ export interface LocalCloudOptions {
   clicksShards?: number;
   /** Extra CDK context for the synthesis, e.g. `{ 'watershed:lakehouseBufferingSeconds': 1 }`. */
   context?: Record<string, unknown>;
+  /**
+   * Variables laid over the environment of an ECS service's container, computed from the
+   * template's: e.g. the market-data gateway's GATEWAY_CONFIG pointing at venues on other ports.
+   */
+  serviceEnvironment?: ServiceEnvironmentOverride;
   log?: LogFn;
 }
 
@@ -77,6 +83,8 @@ export interface LocalCloud {
   webSocket: LocalWebSocketGateway;
   /** The WebSocket URL of the dashboard's API stage (what config.json names); empty when the template has none. */
   webSocketUrl: string;
+  /** The template's ECS services, running as supervised local processes. */
+  containers: LocalContainerRunner;
   /** The development issuer standing in for the template's Cognito user pools. */
   devIssuer: DevIssuer;
   /** `http://127.0.0.1:<port>/`: the dashboard web app with the local config.json; empty when the template has no WebSocket API. */
@@ -306,6 +314,18 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       cleanup.push(() => dashboard.stop());
       dashboardUrl = `${dashboard.url}/`;
     }
+    // ECS services: each task's container runs its task-definition command as a local process.
+    const containers = new LocalContainerRunner(stack.containerServices, {
+      edgeUrl,
+      projectRoot: resolve(__dirname, '..'),
+      logDirectory: join(stateDirectory, 'logs'),
+      environmentOverrides: options.serviceEnvironment,
+      onLogLine: (serviceName, line) => metrics.ingest(serviceName, line),
+      log,
+    });
+    containers.start();
+    cleanup.push(() => containers.stop());
+
     const outputs = localOutputs(stack, dashboardUrl);
     const outputsFile = join(stateDirectory, 'outputs.json');
     writeFileSync(outputsFile, `${JSON.stringify({ [STACK_NAME]: outputs }, null, 2)}\n`);
@@ -335,6 +355,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         await startFirehose(faults);
       },
       recovery,
+      containers,
       async restartFunctions({ forgetCheckpoints = false } = {}) {
         await stopEventSources();
         await Promise.all(runtime.functionNames.map((name) => runtime.crash(name)));

@@ -21,10 +21,15 @@ export interface EmfSeries {
  */
 export class EmfMetrics {
   private readonly series = new Map<string, EmfSeries>();
+  /** metric -> dimension -> dimension value -> [running total, the latest EMF document]. */
+  private readonly byDimension = new Map<string, Map<string, Map<string, { total: number; latest: Record<string, unknown> }>>>();
 
   /** Reads one log line; lines that are not EMF are ignored. */
   ingest(functionName: string, line: string): void {
-    for (const datapoint of parseEmfLine(line)) {
+    const datapoints = parseEmfLine(line);
+    // Properties beside the metrics (a session's state, say) are read from the latest document.
+    const document = datapoints.length === 0 ? undefined : (JSON.parse(line) as Record<string, unknown>);
+    for (const datapoint of datapoints) {
       const labels: Record<string, string> = { function: functionName };
       for (const [dimension, value] of Object.entries(datapoint.dimensions)) labels[labelNameOf(dimension)] = value;
       const key = JSON.stringify([functionName, datapoint.namespace, datapoint.name, labels]);
@@ -36,6 +41,16 @@ export class EmfMetrics {
       }
       const sum = datapoint.values.reduce((total, value) => total + value, 0);
       series.rawTotal += sum;
+      for (const [dimension, value] of Object.entries(datapoint.dimensions)) {
+        const dimensions = this.byDimension.get(datapoint.name) ?? new Map<string, Map<string, { total: number; latest: Record<string, unknown> }>>();
+        this.byDimension.set(datapoint.name, dimensions);
+        const entries = dimensions.get(dimension) ?? new Map<string, { total: number; latest: Record<string, unknown> }>();
+        dimensions.set(dimension, entries);
+        const entry = entries.get(value) ?? { total: 0, latest: document! };
+        entry.total += sum;
+        entry.latest = document!;
+        entries.set(value, entry);
+      }
       series.value = series.prometheus.type === 'counter' ? series.value + sum * series.prometheus.scale : datapoint.values.at(-1)! * series.prometheus.scale;
     }
   }
@@ -56,5 +71,10 @@ export class EmfMetrics {
   /** Every series seen so far (copies). */
   all(): EmfSeries[] {
     return [...this.series.values()].map((series) => ({ ...series }));
+  }
+
+  /** A metric's running total and latest EMF document per value of one of its dimensions (e.g. per `Source`). */
+  perDimension(metricName: string, dimension: string): Map<string, { total: number; latest: Record<string, unknown> }> {
+    return this.byDimension.get(metricName)?.get(dimension) ?? new Map<string, { total: number; latest: Record<string, unknown> }>();
   }
 }

@@ -7,6 +7,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { S3ObjectStore } from '../../lakehouse/s3-object-store';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from '../clients';
 import { LakehouseResources, type DeliveryStreamSpec, type IcebergTableSpec } from '../firehose/lakehouse-resources';
+import { ContainerServiceCollector, LocalSecrets, networkRecord, type ContainerServiceSpec } from './containers';
 import { propertyText } from './property-text';
 import { reconcileBucket, reconcileQueue, reconcileStream, reconcileTable, type ReconcileOutcome } from './reconcile';
 import {
@@ -96,6 +97,8 @@ export interface ProvisionedStack {
   icebergTables: IcebergTableSpec[];
   /** AWS::KinesisFirehose::DeliveryStream resources the local Firehose stand-in runs. */
   deliveryStreams: DeliveryStreamSpec[];
+  /** ECS services, each to run as supervised local processes (local/containers). */
+  containerServices: ContainerServiceSpec[];
   /** Logical id -> what the resource became locally, for status output and tests. */
   resources: Map<string, ResourceAttributes & { type: string; note?: string }>;
   /** What provisioning did to each stream, table, queue and bucket: created, kept, updated, or found to differ. */
@@ -177,6 +180,8 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
   };
   const lakehouseStore = new S3ObjectStore(config);
   const lakehouse = new LakehouseResources(lakehouseStore, region, account, log);
+  const secrets = new LocalSecrets();
+  const containers = new ContainerServiceCollector(secrets, region, account);
   const physicalName = (logicalId: string, explicit: unknown, maxLength = 128) =>
     explicit === undefined ? `${stackName}-${logicalId}`.slice(0, maxLength) : resolver.resolveString(explicit, `${logicalId} name`);
 
@@ -328,6 +333,28 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
         case 'AWS::IAM::Role':
           record(physicalName(logicalId, props.RoleName, 64), { Arn: `arn:aws:iam::${account}:role/${physicalName(logicalId, props.RoleName, 64)}` }, 'IAM is not enforced locally');
           break;
+        case 'AWS::SecretsManager::Secret': {
+          const arn = secrets.create(props, physicalName(logicalId, props.Name, 256), region, account);
+          record(arn, { Id: arn }, 'local secret: its value generated from GenerateSecretString, given to the containers that name it');
+          log(`  secret          ${arn.split(':').at(-1)}`);
+          break;
+        }
+        case 'AWS::ECS::Cluster': {
+          const name = physicalName(logicalId, props.ClusterName, 255);
+          record(name, { Arn: `arn:aws:ecs:${region}:${account}:cluster/${name}` }, 'services run as local processes');
+          break;
+        }
+        case 'AWS::ECS::TaskDefinition': {
+          const arn = containers.addTaskDefinition(logicalId, props, physicalName(logicalId, props.Family, 255));
+          record(arn, { TaskDefinitionArn: arn });
+          break;
+        }
+        case 'AWS::ECS::Service': {
+          const spec = containers.addService(logicalId, props, physicalName(logicalId, props.ServiceName, 255));
+          record(spec.serviceArn, { Name: spec.serviceName, ServiceArn: spec.serviceArn }, 'runs as a supervised local process');
+          log(`  ecs service     ${spec.serviceName} (${spec.desiredCount} task: ${spec.containers.map((container) => container.command.join(' ')).join('; ')})`);
+          break;
+        }
         case 'AWS::SNS::Topic': {
           const name = physicalName(logicalId, props.TopicName, 256);
           record(`arn:aws:sns:${region}:${account}:${name}`, { TopicName: name, TopicArn: `arn:aws:sns:${region}:${account}:${name}` });
@@ -335,6 +362,11 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
         }
         default: {
           if (await lakehouse.provision(logicalId, resource.Type, props, physicalName(logicalId, undefined, 64), record)) break;
+          const network = networkRecord(resource.Type, logicalId);
+          if (network !== undefined) {
+            resources.set(logicalId, { ...network, type: resource.Type, note: 'networking is the host\'s own locally' });
+            break;
+          }
           const family = RECORDED_ONLY_PREFIXES.find(([prefix]) => resource.Type.startsWith(prefix));
           const custom = resource.Type.startsWith('Custom::') || resource.Type === 'AWS::CloudFormation::CustomResource';
           if (!RECORDED_ONLY.has(resource.Type) && family === undefined && !custom && !RECORDED_ONLY_NOTES.has(resource.Type)) {
@@ -351,7 +383,7 @@ export async function provisionStack(options: ProvisionOptions): Promise<Provisi
     for (const [key, output] of Object.entries(template.Outputs ?? {})) {
       outputs[key] = webSocket.localizeUrl(String(resolver.resolve(output.Value)));
     }
-    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, icebergTables: lakehouse.tables, deliveryStreams: lakehouse.deliveryStreams, resources, reconciled };
+    return { stackName, outputs, functions, eventSourceMappings, webSocketApis, userPools, icebergTables: lakehouse.tables, deliveryStreams: lakehouse.deliveryStreams, containerServices: containers.services, resources, reconciled };
   } finally {
     for (const client of [kinesis, dynamodb, sqs, s3]) client.destroy();
     lakehouseStore.destroy();

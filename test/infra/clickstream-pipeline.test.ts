@@ -341,7 +341,7 @@ describe('alarms', () => {
   it('does not alarm on late events, which are data rather than faults', () => {
     const lateQueueName = JSON.stringify(resolved(stack, pipeline.lateEventsQueue.queueName));
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms.filter((alarm) => JSON.stringify(alarm.Properties.Dimensions).includes(lateQueueName))).toStrictEqual(
+    expect(alarms.filter((alarm) => JSON.stringify([alarm.Properties.Dimensions, alarm.Properties.Metrics]).includes(lateQueueName))).toStrictEqual(
       [],
     );
   });

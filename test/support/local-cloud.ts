@@ -6,18 +6,19 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ReceiveMessageCommand, DeleteMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PARTIAL_SORT_KEY_PREFIX, ShardPartialItem, SHARDS_PARTITION, ShardProgressItem, sumPartials } from '../../contracts/clickstream';
 import { localClientConfig } from '../../local/clients';
-import { startLocalCloud, type LocalCloud } from '../../local/cloud';
+import { startLocalCloud, type LocalCloud, type LocalCloudOptions } from '../../local/cloud';
 
 /**
  * A local cloud in a temporary directory on OS-picked ports, for one test file. With `persist`,
  * its data folder (`--persist`) is in that directory too.
  */
 export async function startTestCloud(
-  options: { clicksShards?: number; context?: Record<string, unknown>; persist?: boolean; log?: (line: string) => void } = {},
+  options: { clicksShards?: number; context?: Record<string, unknown>; persist?: boolean; log?: (line: string) => void } & Pick<LocalCloudOptions, 'serviceEnvironment'> = {},
 ): Promise<{ cloud: LocalCloud; dispose: () => Promise<void> }> {
   const directory = mkdtempSync(join(tmpdir(), 'watershed-test-'));
   const { persist, ...rest } = options;
   const cloud = await startLocalCloud({
+    ...options,
     edgePort: 0,
     dashboardPort: 0,
     stateDirectory: join(directory, 'state'),

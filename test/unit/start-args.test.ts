@@ -28,6 +28,8 @@ describe('npm start arguments', () => {
     [['--rate', '1000', '--late', '0'], { rate: 1000, late: 0 }],
     [['--shards', '4'], { shards: 4 }],
     [['--order-rate', '200'], { orderRate: 200 }],
+    [['--fix', 'fix.example.com:9880'], { fix: { host: 'fix.example.com', port: 9880, senderCompId: undefined, targetCompId: undefined } }],
+    [['--fix', '10.0.0.5:5001', '--fix-sender', 'ME', '--fix-target', 'THEM'], { fix: { host: '10.0.0.5', port: 5001, senderCompId: 'ME', targetCompId: 'THEM' } }],
   ])('reads %j', (argv, expected) => {
     expect(parseStartArgs(argv)).toMatchObject(expected);
   });
@@ -52,6 +54,9 @@ describe('npm start arguments', () => {
     [['--shards', '0'], '--shards must be an integer between 1 and 64. Received 0'],
     [['--shards', '2.5'], '--shards must be an integer between 1 and 64. Received 2.5'],
     [['stray'], 'Unexpected argument: stray'],
+    [['--fix', 'localhost'], '--fix must be HOST:PORT with a port from 1 to 65535. Received localhost'],
+    [['--fix', 'h:0'], '--fix must be HOST:PORT with a port from 1 to 65535. Received h:0'],
+    [['--fix-sender', 'ME'], '--fix-sender and --fix-target go with --fix HOST:PORT (the external acceptor)'],
   ])('rejects %j with a message that names the value', (argv, message) => {
     expect(() => parseStartArgs(argv)).toThrow(new StartUsageError(message));
   });
