@@ -103,11 +103,17 @@ describe.skipIf(!java.available)(titled('clickstream pipeline on 4 shards on the
     );
   }
 
-  it('counts clicks from 4 shards in parallel, hot URLs on every shard, with re-sends, disorder, late and malformed records, exactly as computed offline', async () => {
+  it('counts clicks from 4 shards in parallel, hot URLs on every shard, with re-sends, disorder, late and malformed records and a producer 4 minutes fast, exactly as computed offline', async () => {
     // Prepare
     const shards = await openShards();
     expect(shards).toHaveLength(SHARDS);
     const { records, expected } = await clicksFactory({ count: 4000, rate: 2000, seed: 21, duplicates: 0.05, late: 0.01, malformed: 0.01 });
+    // One producer's clock runs 4 minutes fast (under maxFutureSkew): its clicks count in their own
+    // minutes, on every shard, and must not close the windows the other producers are still filling.
+    const fastClock = [...generateClicks({ count: 200, rate: 100, seed: 23, startTime: Date.now() + 240_000 })]
+      .map((record) => ({ ...record, partitionKey: `fast-${record.partitionKey}` }));
+    for (const [key, count] of expectedWindowCounts(fastClock)) expected.set(key, (expected.get(key) ?? 0) + count);
+    const mixed = records.flatMap((record, index) => (index % 20 === 0 && fastClock[index / 20] ? [fastClock[index / 20]!, record] : [record]));
     // The hottest URLs must really be written from every shard, or this would not test cross-shard updates.
     const shardsByUrl = new Map<string, Set<string>>();
     for (const record of records) {
@@ -119,10 +125,11 @@ describe.skipIf(!java.available)(titled('clickstream pipeline on 4 shards on the
     for (const [url, on] of hottest) expect(on.size, `${url} is written from every shard`).toBe(SHARDS);
 
     // Act
-    await produce(records);
+    await produce(mixed);
 
     // Assess
     await expectCountsToConverge(expected);
+    expect(new Set(fastClock.map((record) => shardFor(record.partitionKey, shards))).size, 'the fast producer writes to every shard').toBe(SHARDS);
     const progress = clicksMapping(cloud).progress();
     expect(progress.map((shard) => shard.shardId).sort()).toStrictEqual(shards.map((shard) => shard.ShardId).sort());
     for (const shard of progress) expect(shard.recordsDelivered, shard.shardId).toBeGreaterThan(0);
