@@ -168,7 +168,7 @@ export interface ClickstreamPipelineProps {
 
   /**
    * X-Ray tracing of the aggregator. Active tracing samples the first invocation each second and 5%
-   * of the rest (X-Ray's default; Lambda does not apply sampling rules), so a busy stream is traced
+   * of the rest (X-Ray's default, which the Lambda guide says functions cannot change), so a busy stream is traced
    * at nearly every batch. Turn on while investigating (`-c streamTracing=active` for the stack).
    * @default - lambda.Tracing.DISABLED (STREAM_CONSUMER_TRACING_DEFAULT)
    */

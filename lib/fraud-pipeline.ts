@@ -113,8 +113,8 @@ export interface FraudPipelineProps {
 
   /**
    * X-Ray tracing of the scorer and the alert broadcaster, both driven by streams. Active tracing
-   * samples the first invocation each second and 5% of the rest (X-Ray's default; Lambda does not
-   * apply sampling rules). Turn on while investigating (`-c streamTracing=active` for the stack).
+   * samples the first invocation each second and 5% of the rest (X-Ray's default, which the Lambda
+   * guide says functions cannot change). Turn on while investigating (`-c streamTracing=active` for the stack).
    * @default - lambda.Tracing.DISABLED (STREAM_CONSUMER_TRACING_DEFAULT)
    */
   readonly tracing?: lambda.Tracing;

@@ -157,7 +157,7 @@ export interface LiveDashboardProps {
   /**
    * X-Ray tracing of the broadcaster, which the window table's stream drives at up to about one
    * invocation a second per shard. Active tracing samples the first invocation each second and 5%
-   * of the rest (X-Ray's default; Lambda does not apply sampling rules), so it would trace nearly
+   * of the rest (X-Ray's default, which the Lambda guide says functions cannot change), so it would trace nearly
    * every one. The authorizer and the connection routes are request-driven, run at the rate users
    * connect, and always keep Active tracing. `-c streamTracing=active` turns this on for the stack.
    * @default - lambda.Tracing.DISABLED (STREAM_CONSUMER_TRACING_DEFAULT)

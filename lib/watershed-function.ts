@@ -12,8 +12,10 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..');
  * X-Ray tracing of the functions a stream drives (the clickstream aggregator, the fraud scorer and
  * alert broadcaster, the dashboard broadcaster): off. With Active tracing Lambda samples each
  * function's invocations at X-Ray's default rate, the first each second plus 5% of the rest, and
- * that rate is not configurable for Lambda: X-Ray sampling rules (AWS::XRay::SamplingRule) apply to
- * API Gateway, AppSync, Step Functions and SDK-instrumented hosts, not to a function's own segment.
+ * the Lambda developer guide (X-Ray section) says that rate cannot be configured for functions; the
+ * X-Ray guide lists API Gateway, AppSync, Step Functions and SDK-instrumented hosts as what sampling
+ * rules govern. So the stack defines no AWS::XRay::SamplingRule: it would suggest a control that
+ * does not apply to these functions. On or off is the control.
  * A stream consumer invoked about once a second per shard is therefore traced nearly every time:
  * about 2.6 million traces a month per function (some $13 at $5 per million). Turn it on per
  * pipeline (`tracing: lambda.Tracing.ACTIVE`) or for all with `-c streamTracing=active` while
