@@ -16,7 +16,7 @@ import { Construct } from 'constructs';
 import { acknowledgeNodeRuntime, acknowledgeUnscopedActions } from './shared/nag';
 import { queueDepthAlarm, sinkQueue } from './shared/sink-queue';
 import { checkInteger, checkSeconds } from './shared/validation';
-import { watershedFunction } from './watershed-function';
+import { STREAM_CONSUMER_TRACING_DEFAULT, watershedFunction } from './watershed-function';
 import { AGGREGATOR_DEFAULTS, AggregatorEnv } from '../contracts/aggregator-settings';
 import { WINDOW_MS, WINDOW_TABLE_KEYS } from '../contracts/clickstream';
 
@@ -78,6 +78,9 @@ export const CLICKS_EVENT_SOURCE_DEFAULTS = {
    */
   parallelizationFactor: 1,
 } as const;
+
+/** The DynamoDB actions the aggregator is granted on each of its two tables: the ones its code uses. */
+export const AGGREGATOR_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem'] as const;
 
 /** Key schema and attribute names of the clickstream tables (docs/TEAM-NOTES.md, contracts/clickstream.ts). */
 export const CLICKSTREAM_TABLE_KEYS = {
@@ -164,6 +167,14 @@ export interface ClickstreamPipelineProps {
   readonly windowRetention?: Duration;
 
   /**
+   * X-Ray tracing of the aggregator. Active tracing samples the first invocation each second and 5%
+   * of the rest (X-Ray's default, which the Lambda guide says functions cannot change), so a busy stream is traced
+   * at nearly every batch. Turn on while investigating (`-c streamTracing=active` for the stack).
+   * @default - lambda.Tracing.DISABLED (STREAM_CONSUMER_TRACING_DEFAULT)
+   */
+  readonly tracing?: lambda.Tracing;
+
+  /**
    * Topic notified when an alarm fires.
    * @default - no alarm action; the alarms are visible on the dashboard and console only
    */
@@ -224,12 +235,15 @@ export class ClickstreamPipeline extends Construct {
   public readonly eventSource: KinesisEventSource;
   /** Alarms on lag, errors, throttles and dead-letter depth. */
   public readonly alarms: ClickstreamAlarms;
+  /** X-Ray tracing of the aggregator. */
+  public readonly tracing: lambda.Tracing;
 
   constructor(scope: Construct, id: string, props: ClickstreamPipelineProps = {}) {
     super(scope, id);
     validateProps(props);
 
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    this.tracing = props.tracing ?? STREAM_CONSUMER_TRACING_DEFAULT;
 
     this.streamKey = new kms.Key(this, 'StreamKey', {
       description: 'Encrypts the Watershed clicks stream',
@@ -281,6 +295,7 @@ export class ClickstreamPipeline extends Construct {
       memorySize: 512,
       timeout: Duration.seconds(60),
       removalPolicy,
+      tracing: this.tracing,
       environment: {
         [AggregatorEnv.allowedLatenessSeconds]: seconds(props.allowedLateness, defaults.allowedLatenessSeconds),
         [AggregatorEnv.dedupHorizonSeconds]: seconds(props.dedupHorizon, defaults.dedupHorizonSeconds),
@@ -293,9 +308,10 @@ export class ClickstreamPipeline extends Construct {
     this.aggregatorLogGroup = aggregator.logGroup;
     const role = aggregator.role;
 
-    // Checkpoints, ledger and windows: GetItem, Query and TransactWriteItems of conditional
-    // Put/Update/ConditionCheck items. TransactWriteItems has no IAM action of its own; it is
-    // authorised per item action, which grantReadWriteData covers on these tables only.
+    // Checkpoints, the ledger's log entries and windows (lambdas/clickstream/shard-store.ts):
+    // consistent GetItem, Query, and conditional PutItem, nothing else: no Scan, UpdateItem,
+    // DeleteItem or batch writes. test/infra/least-privilege.test.ts compares these with the
+    // commands the aggregator's code sends.
     this.bindTable(this.windowTable, AggregatorEnv.windowTableName);
     this.bindTable(this.stateTable, AggregatorEnv.stateTableName);
     this.bindQueue(this.deadLetterQueue, AggregatorEnv.deadLetterQueueUrl);
@@ -342,10 +358,10 @@ export class ClickstreamPipeline extends Construct {
     });
   }
 
-  /** Sets the table's environment variable on the aggregator and grants it item read/write. */
+  /** Sets the table's environment variable on the aggregator and grants it exactly the item actions it uses. */
   private bindTable(table: dynamodb.ITable, variable: string): void {
     this.aggregator.addEnvironment(variable, table.tableName);
-    table.grantReadWriteData(this.aggregator);
+    table.grant(this.aggregator, ...AGGREGATOR_TABLE_ACTIONS);
   }
 
   /** Sets the queue's URL variable on the aggregator and grants it SendMessage. */
@@ -414,7 +430,7 @@ export class ClickstreamPipeline extends Construct {
         'CloudTrail, and crypto-shred the stream by disabling the key. Kinesis reuses data keys, so ' +
         'KMS request cost grows with producers and consumers, not with records.',
     });
-    acknowledgeUnscopedActions(role, 'Kinesis, KMS, DynamoDB, SQS, Logs');
+    acknowledgeUnscopedActions(role, { grants: 'Kinesis, KMS, DynamoDB, SQS, Logs', tracing: this.tracing });
     acknowledgeNodeRuntime(this.aggregator);
   }
 }

@@ -18,7 +18,7 @@ import { acknowledgeNodeRuntime, acknowledgeUnscopedActions } from './shared/nag
 import { queueDepthAlarm, sinkQueue } from './shared/sink-queue';
 import { checkInteger, checkSeconds } from './shared/validation';
 import { WINDOW_STREAM_EVENT_SOURCE_DEFAULTS } from './live-dashboard';
-import { watershedFunction, type WatershedFunction } from './watershed-function';
+import { STREAM_CONSUMER_TRACING_DEFAULT, watershedFunction, type WatershedFunction } from './watershed-function';
 
 export const FRAUD_SERVICES = { scorer: 'fraud-scorer', alerts: 'fraud-alerts' } as const;
 
@@ -51,6 +51,14 @@ export const ORDERS_EVENT_SOURCE_DEFAULTS = {
    * one batch in flight per shard, in order. Scale out with shards.
    */
   parallelizationFactor: 1,
+} as const;
+
+/** The DynamoDB actions the scorer is granted on each table, by the table's environment variable. */
+export const SCORER_TABLE_ACTIONS = {
+  [FraudScorerEnv.decisionsTableName]: ['dynamodb:BatchGetItem', 'dynamodb:PutItem'],
+  [FraudScorerEnv.profilesTableName]: ['dynamodb:BatchGetItem', 'dynamodb:PutItem'],
+  [FraudScorerEnv.stateTableName]: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  [FraudScorerEnv.configTableName]: ['dynamodb:GetItem'],
 } as const;
 
 /** Key schemas of the fraud tables. */
@@ -104,6 +112,14 @@ export interface FraudPipelineProps {
   readonly dashboard?: { readonly connectionsTable: dynamodb.ITable; readonly stage: apigwv2.WebSocketStage };
 
   /**
+   * X-Ray tracing of the scorer and the alert broadcaster, both driven by streams. Active tracing
+   * samples the first invocation each second and 5% of the rest (X-Ray's default, which the Lambda
+   * guide says functions cannot change). Turn on while investigating (`-c streamTracing=active` for the stack).
+   * @default - lambda.Tracing.DISABLED (STREAM_CONSUMER_TRACING_DEFAULT)
+   */
+  readonly tracing?: lambda.Tracing;
+
+  /**
    * Topic notified when an alarm fires.
    * @default - no alarm action
    */
@@ -153,6 +169,9 @@ export class FraudPipeline extends Construct {
   public readonly alertBroadcaster?: NodejsFunction;
   public readonly alarms: FraudAlarms;
 
+  /** X-Ray tracing of the scorer and the alert broadcaster. */
+  public readonly tracing: lambda.Tracing;
+
   private readonly removalPolicy: RemovalPolicy;
 
   constructor(scope: Construct, id: string, props: FraudPipelineProps = {}) {
@@ -163,6 +182,7 @@ export class FraudPipeline extends Construct {
     checkSeconds('maxBatchingWindow', props.maxBatchingWindow, 0, 300);
     checkSeconds('configMaxAge', props.configMaxAge, 0, 3600);
     const removalPolicy = (this.removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY);
+    this.tracing = props.tracing ?? STREAM_CONSUMER_TRACING_DEFAULT;
 
     this.streamKey = new kms.Key(this, 'StreamKey', {
       description: 'Encrypts the Watershed orders stream',
@@ -211,12 +231,19 @@ export class FraudPipeline extends Construct {
       },
     });
     this.scorer = scorer.fn;
-    // Decisions: BatchGetItem (re-sends) and conditional Put in the transaction. Profiles and state:
-    // BatchGetItem, Query, GetItem and transactional Put. Configuration: read only.
-    this.bindTable(this.decisionsTable, FraudScorerEnv.decisionsTableName, (t) => t.grantReadWriteData(this.scorer));
-    this.bindTable(this.profilesTable, FraudScorerEnv.profilesTableName, (t) => t.grantReadWriteData(this.scorer));
-    this.bindTable(this.stateTable, FraudScorerEnv.stateTableName, (t) => t.grantReadWriteData(this.scorer));
-    this.bindTable(this.configTable, FraudScorerEnv.configTableName, (t) => t.grantReadData(this.scorer));
+    // Exactly the item actions lambdas/fraud/scorer-store.ts and config-source.ts send: decisions
+    // and profiles are read by BatchGetItem and written by Put items of the commit transaction;
+    // the state table also has the consistent GetItem of checkpoints and the registry's Update;
+    // the configuration is only read, by GetItem. TransactWriteItems has no IAM action of its own:
+    // it is authorised per item action. test/infra/least-privilege.test.ts checks this list.
+    for (const [table, variable] of [
+      [this.decisionsTable, FraudScorerEnv.decisionsTableName],
+      [this.profilesTable, FraudScorerEnv.profilesTableName],
+      [this.stateTable, FraudScorerEnv.stateTableName],
+      [this.configTable, FraudScorerEnv.configTableName],
+    ] as const) {
+      this.bindTable(table, variable, (t) => t.grant(this.scorer, ...SCORER_TABLE_ACTIONS[variable]));
+    }
     this.scorer.addEnvironment(FraudScorerEnv.deadLetterQueueUrl, this.deadLetterQueue.queueUrl);
     this.deadLetterQueue.grantSendMessages(this.scorer);
 
@@ -287,12 +314,13 @@ export class FraudPipeline extends Construct {
     return alerts;
   }
 
-  private fraudFunction(id: string, options: Omit<Parameters<typeof watershedFunction>[2], 'removalPolicy' | 'roleDescription'>): WatershedFunction {
+  private fraudFunction(id: string, options: Omit<Parameters<typeof watershedFunction>[2], 'removalPolicy' | 'roleDescription' | 'tracing'>): WatershedFunction {
     return watershedFunction(this, id, {
       ...options,
       entry: path.join('lambdas', 'fraud', options.entry),
       roleDescription: `Watershed ${options.service}`,
       removalPolicy: this.removalPolicy,
+      tracing: this.tracing,
     });
   }
 
@@ -344,7 +372,11 @@ export class FraudPipeline extends Construct {
     });
     for (const { fn, role } of functions) {
       acknowledgeNodeRuntime(fn);
-      acknowledgeUnscopedActions(role, 'Kinesis, KMS, DynamoDB, SQS, Logs', ', and a DynamoDB stream trigger adds dynamodb:ListStreams');
+      acknowledgeUnscopedActions(role, {
+        grants: 'Kinesis, KMS, DynamoDB, SQS, Logs',
+        tracing: this.tracing,
+        ...(fn === this.alertBroadcaster ? { others: 'dynamodb:ListStreams, added by the DynamoDB stream trigger' } : {}),
+      });
     }
     if (stage !== undefined && this.alertBroadcaster !== undefined) {
       const apiLogicalId = Stack.of(this).getLogicalId(stage.api.node.defaultChild as CfnElement);

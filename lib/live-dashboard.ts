@@ -3,9 +3,12 @@ import {
   AssetHashType,
   Aws,
   type CfnElement,
+  type CfnResource,
+  CustomResource,
   DockerImage,
   Duration,
   Fn,
+  Lazy,
   Names,
   RemovalPolicy,
   Stack,
@@ -39,7 +42,7 @@ import { buildDashboardSync } from '../web/build';
 import { acknowledgeNodeRuntime, acknowledgeUnscopedActions } from './shared/nag';
 import { queueDepthAlarm, sinkQueue } from './shared/sink-queue';
 import { checkSeconds } from './shared/validation';
-import { METRICS_NAMESPACE, PROJECT_ROOT, watershedFunction, type WatershedFunction, type WatershedFunctionOptions } from './watershed-function';
+import { METRICS_NAMESPACE, PROJECT_ROOT, STREAM_CONSUMER_TRACING_DEFAULT, watershedFunction, type WatershedFunction, type WatershedFunctionOptions } from './watershed-function';
 
 const WEB_ROOT = path.join(PROJECT_ROOT, 'web');
 
@@ -95,6 +98,9 @@ export const WINDOW_STREAM_EVENT_SOURCE_DEFAULTS = {
   parallelizationFactor: 1,
 } as const;
 
+/** The $connect authorizer and the connection routes run at the rate users connect: traced. */
+const REQUEST_DRIVEN_TRACING = lambda.Tracing.ACTIVE;
+
 const COGNITO_DOMAIN_PREFIX = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const COGNITO_RESERVED_WORDS = ['aws', 'amazon', 'cognito'];
 
@@ -147,6 +153,16 @@ export interface LiveDashboardProps {
    * @default - { rateLimit: 50, burstLimit: 100 }
    */
   readonly webSocketThrottle?: apigwv2.ThrottleSettings;
+
+  /**
+   * X-Ray tracing of the broadcaster, which the window table's stream drives at up to about one
+   * invocation a second per shard. Active tracing samples the first invocation each second and 5%
+   * of the rest (X-Ray's default, which the Lambda guide says functions cannot change), so it would trace nearly
+   * every one. The authorizer and the connection routes are request-driven, run at the rate users
+   * connect, and always keep Active tracing. `-c streamTracing=active` turns this on for the stack.
+   * @default - lambda.Tracing.DISABLED (STREAM_CONSUMER_TRACING_DEFAULT)
+   */
+  readonly broadcasterTracing?: lambda.Tracing;
 
   /**
    * Topic notified when an alarm fires.
@@ -216,6 +232,9 @@ export class LiveDashboard extends Construct {
   public readonly accessLogGroup: logs.LogGroup;
   public readonly alarms: LiveDashboardAlarms;
 
+  /** X-Ray tracing of the broadcaster. */
+  public readonly broadcasterTracing: lambda.Tracing;
+
   private readonly removalPolicy: RemovalPolicy;
 
   constructor(scope: Construct, id: string, props: LiveDashboardProps) {
@@ -225,6 +244,7 @@ export class LiveDashboard extends Construct {
       throw new Error('windowTable must have a stream with new and old images. Received a table without a stream');
     }
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    this.broadcasterTracing = props.broadcasterTracing ?? STREAM_CONSUMER_TRACING_DEFAULT;
     const removalPolicy = this.removalPolicy;
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
 
@@ -274,7 +294,7 @@ export class LiveDashboard extends Construct {
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
-        responseHeadersPolicy: cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+        responseHeadersPolicy: this.securityHeadersPolicy(),
         compress: true,
       },
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
@@ -411,6 +431,7 @@ export class LiveDashboard extends Construct {
       entry: 'broadcast.handler.ts',
       description: 'Live dashboard: window table changes -> every subscribed WebSocket connection',
       service: DASHBOARD_SERVICES.broadcaster,
+      tracing: this.broadcasterTracing,
       memorySize: 512,
       timeout: Duration.seconds(60),
       environment: {
@@ -477,11 +498,9 @@ export class LiveDashboard extends Construct {
       role: deploymentRole,
       logGroup: deploymentLogGroup,
       sources: [props.webAppSource ?? webAppAsset(), s3deploy.Source.jsonData('config.json', config)],
-      // index.html and config.json keep their names across deployments; invalidate so users get the new ones.
-      distribution: this.distribution,
-      distributionPaths: ['/*'],
       memoryLimit: 512,
     });
+    this.invalidateAfterDeployment(deploymentRole);
 
     this.alarms = this.createAlarms();
     if (props.alarmTopic) {
@@ -548,6 +567,50 @@ export class LiveDashboard extends Construct {
     });
   }
 
+  /**
+   * CloudFront's managed SecurityHeadersPolicy plus a Content-Security-Policy whose connect-src is
+   * the page's own origin (config.json), this stage's WebSocket URL and the Cognito domain (token
+   * endpoint), instead of index.html's `ws: wss: http: https:`, which the local cloud needs (its
+   * ports are chosen at start). A browser enforces both policies, so the header narrows the meta
+   * tag. Both endpoints exist only later in the constructor, hence the Lazy value.
+   */
+  private securityHeadersPolicy(): cloudfront.IResponseHeadersPolicy {
+    return new cloudfront.ResponseHeadersPolicy(this, 'SecurityHeadersPolicy', {
+      comment: 'Watershed live dashboard: security headers, CSP connect-src limited to its endpoints',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: Lazy.string({
+            produce: () => dashboardContentSecurityPolicy({ webSocketUrl: this.webSocketUrl, cognitoDomainUrl: this.userPoolDomain.baseUrl() }),
+          }),
+          override: true,
+        },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: false },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.NO_REFERRER, override: true },
+        xssProtection: { protection: true, modeBlock: true, override: true },
+      },
+    });
+  }
+
+  /**
+   * index.html and config.json keep their names across deployments, so the deployment invalidates
+   * `/*` to serve users the new ones. BucketDeployment's own `distribution` prop cannot be scoped:
+   * it grants cloudfront:CreateInvalidation and GetInvalidation on Resource "*" (aws-cdk-lib
+   * 2.276). So the distribution is handed to the deployment's handler through the same custom
+   * resource properties that prop sets (DistributionId, DistributionPaths), and the role is granted
+   * both actions on this distribution's ARN only (Distribution.grant*).
+   */
+  private invalidateAfterDeployment(deploymentRole: iam.Role): void {
+    const deploymentResource = this.deployment.node.children.find((child): child is CustomResource => child instanceof CustomResource);
+    if (deploymentResource === undefined) throw new Error('BucketDeployment no longer has a CustomResource child; see invalidateAfterDeployment');
+    const customResource = deploymentResource.node.defaultChild as CfnResource;
+    customResource.addPropertyOverride('DistributionId', this.distribution.distributionId);
+    customResource.addPropertyOverride('DistributionPaths', ['/*']);
+    this.distribution.grantCreateInvalidation(deploymentRole);
+    this.distribution.grant(deploymentRole, 'cloudfront:GetInvalidation');
+  }
+
   /** `<stack name in lowercase>-<account id>`: unique per account and region, like the stack. */
   private defaultDomainPrefix(): string {
     const stackName = Stack.of(this).stackName;
@@ -560,9 +623,10 @@ export class LiveDashboard extends Construct {
   /** A dashboard function (lib/watershed-function.ts): its own role, log group and bundling. */
   private dashboardFunction(
     id: string,
-    options: Omit<WatershedFunctionOptions, 'removalPolicy' | 'roleDescription'>,
+    options: Omit<WatershedFunctionOptions, 'removalPolicy' | 'roleDescription' | 'tracing'> & { tracing?: lambda.Tracing },
   ): WatershedFunction {
     return watershedFunction(this, id, {
+      tracing: REQUEST_DRIVEN_TRACING,
       ...options,
       entry: path.join('lambdas', 'dashboard', options.entry),
       roleDescription: `Watershed ${options.service}`,
@@ -637,11 +701,11 @@ export class LiveDashboard extends Construct {
   private acknowledgeNagFindings(functions: WatershedFunction[], deploymentRole: iam.Role): void {
     for (const { fn, role } of functions) {
       acknowledgeNodeRuntime(fn);
-      acknowledgeUnscopedActions(
-        role,
-        'tables, stream, queue, @connections, logs',
-        fn === this.broadcaster ? ' (and its DynamoDB stream trigger dynamodb:ListStreams)' : '',
-      );
+      acknowledgeUnscopedActions(role, {
+        grants: 'tables, stream, queue, @connections, logs',
+        tracing: fn === this.broadcaster ? this.broadcasterTracing : REQUEST_DRIVEN_TRACING,
+        ...(fn === this.broadcaster ? { others: 'dynamodb:ListStreams, added by the DynamoDB stream trigger' } : {}),
+      });
     }
     for (const { role } of functions.filter(({ fn }) => fn === this.connectionsFunction || fn === this.broadcaster)) {
       Validations.of(role).acknowledge({
@@ -693,13 +757,12 @@ export class LiveDashboard extends Construct {
       ['Action::s3:Abort*', 'abort its own multipart uploads to the site bucket'],
       ['Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*', 'read the staged web app asset, whose key is a content hash'],
       [`Resource::<${this.logicalIdOf(this.siteBucket)}.Arn>/*`, 'write and prune any object of the site bucket, which holds only this web app'],
-      ['Resource::*', 'create and poll a CloudFront invalidation (cloudfront:CreateInvalidation, GetInvalidation) after uploading'],
     ];
     for (const [finding, purpose] of deploymentFindings) {
       Validations.of(deploymentRole).acknowledge({
         id: `AwsSolutions-IAM5[${finding}]`,
         reason:
-          `Added by CDK's BucketDeployment (grantRead/grantReadWrite, distribution invalidation) so its handler can ${purpose}. ` +
+          `Added by CDK's BucketDeployment (grantRead/grantReadWrite) so its handler can ${purpose}. ` +
           'The role belongs to that handler alone and names both buckets.',
       });
     }
@@ -720,6 +783,26 @@ export class LiveDashboard extends Construct {
   private logicalIdOf(construct: Construct): string {
     return Stack.of(this).getLogicalId(construct.node.defaultChild as CfnElement);
   }
+}
+
+/**
+ * The dashboard page's Content-Security-Policy as CloudFront sends it: index.html's policy, with
+ * connect-src narrowed to the page's origin, the WebSocket stage URL (a path without a trailing
+ * slash matches only itself; the `?token=` query is not part of the match) and the Cognito domain,
+ * and framing refused (frame-ancestors works only in a header).
+ */
+export function dashboardContentSecurityPolicy(endpoints: { webSocketUrl: string; cognitoDomainUrl: string }): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${endpoints.webSocketUrl} ${endpoints.cognitoDomainUrl}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
 }
 
 /** The web app, built with local esbuild at synthesis (no Docker); hashed by its output. */

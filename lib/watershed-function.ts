@@ -8,6 +8,23 @@ import type { Construct } from 'constructs';
 
 /** Repository root: the bundler's project root and where the lock file lives. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
+/**
+ * X-Ray tracing of the functions a stream drives (the clickstream aggregator, the fraud scorer and
+ * alert broadcaster, the dashboard broadcaster): off. With Active tracing Lambda samples each
+ * function's invocations at X-Ray's default rate, the first each second plus 5% of the rest, and
+ * the Lambda developer guide (X-Ray section) says that rate cannot be configured for functions; the
+ * X-Ray guide lists API Gateway, AppSync, Step Functions and SDK-instrumented hosts as what sampling
+ * rules govern. So the stack defines no AWS::XRay::SamplingRule: it would suggest a control that
+ * does not apply to these functions. On or off is the control.
+ * A stream consumer invoked about once a second per shard is therefore traced nearly every time:
+ * about 2.6 million traces a month per function (some $13 at $5 per million). Turn it on per
+ * pipeline (`tracing: lambda.Tracing.ACTIVE`) or for all with `-c streamTracing=active` while
+ * investigating. PassThrough records nothing here: a stream invocation carries no upstream trace
+ * header. Request-driven functions (the $connect authorizer, the connection routes) keep Active
+ * tracing: they run at the rate users connect.
+ */
+export const STREAM_CONSUMER_TRACING_DEFAULT = lambda.Tracing.DISABLED;
+
 /** Namespace of every function's Powertools (EMF) metrics; each adds its `service` dimension. */
 export const METRICS_NAMESPACE = 'Watershed';
 
@@ -22,6 +39,12 @@ export interface WatershedFunctionOptions {
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
   readonly removalPolicy: RemovalPolicy;
+  /**
+   * X-Ray tracing of the function. ACTIVE also grants the role xray:PutTraceSegments and
+   * xray:PutTelemetryRecords (Resource "*"); DISABLED grants nothing and turns the Powertools
+   * Tracer off (POWERTOOLS_TRACE_ENABLED=false), so the code's captured clients are plain clients.
+   */
+  readonly tracing: lambda.Tracing;
 }
 
 export interface WatershedFunction {
@@ -56,7 +79,7 @@ export function watershedFunction(scope: Construct, id: string, options: Watersh
     architecture: lambda.Architecture.ARM_64,
     memorySize: options.memorySize,
     timeout: options.timeout,
-    tracing: lambda.Tracing.ACTIVE,
+    tracing: options.tracing,
     role,
     logGroup,
     loggingFormat: lambda.LoggingFormat.JSON,
@@ -79,6 +102,7 @@ export function watershedFunction(scope: Construct, id: string, options: Watersh
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       // Stack traces point into the TypeScript sources through the bundled source map.
       NODE_OPTIONS: '--enable-source-maps',
+      ...(options.tracing === lambda.Tracing.DISABLED ? { POWERTOOLS_TRACE_ENABLED: 'false' } : {}),
     },
   });
   return { fn, role, logGroup };

@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { AGGREGATOR_DEFAULTS } from '../contracts/aggregator-settings';
 import { ClickstreamPipeline, type ClickstreamPipelineProps } from './clickstream-pipeline';
@@ -57,7 +58,8 @@ export class WatershedStack extends Stack {
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
     super(scope, id, props);
 
-    this.clickstream = new ClickstreamPipeline(this, 'Clickstream', props.clickstream);
+    const tracing = streamTracingContext(this);
+    this.clickstream = new ClickstreamPipeline(this, 'Clickstream', { ...(tracing && { tracing }), ...props.clickstream });
     const clicks = this.clickstream;
 
     new CfnOutput(this, 'ClicksStreamName', {
@@ -88,6 +90,7 @@ export class WatershedStack extends Stack {
 
     this.liveDashboard = new LiveDashboard(this, 'LiveDashboard', {
       apiGatewayCloudWatchRole: apiGatewayCloudWatchRoleContext(this),
+      ...(tracing && { broadcasterTracing: tracing }),
       ...props.liveDashboard,
       windowTable: clicks.windowTable,
       allowedLateness:
@@ -116,6 +119,7 @@ export class WatershedStack extends Stack {
     });
 
     this.fraud = new FraudPipeline(this, 'Fraud', {
+      ...(tracing && { tracing }),
       ...props.fraud,
       dashboard: { connectionsTable: live.connectionsTable, stage: live.stage },
     });
@@ -313,4 +317,17 @@ export function apiGatewayCloudWatchRoleContext(scope: Construct): boolean {
   if (value === undefined || value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
   throw new Error(`The context apiGatewayCloudWatchRole must be true or false (cdk deploy -c apiGatewayCloudWatchRole=false). Received ${JSON.stringify(value)}`);
+}
+
+/**
+ * `-c streamTracing=active|off`: X-Ray tracing of every stream-driven function (aggregator, fraud
+ * scorer and alert broadcaster, dashboard broadcaster) without a code edit; props still win.
+ * Undefined when not given: each construct's default (off, STREAM_CONSUMER_TRACING_DEFAULT) applies.
+ */
+export function streamTracingContext(scope: Construct): lambda.Tracing | undefined {
+  const value: unknown = scope.node.tryGetContext('streamTracing');
+  if (value === undefined) return undefined;
+  if (value === 'active') return lambda.Tracing.ACTIVE;
+  if (value === 'off') return lambda.Tracing.DISABLED;
+  throw new Error(`The context streamTracing must be active or off (cdk deploy -c streamTracing=active). Received ${JSON.stringify(value)}`);
 }

@@ -1,4 +1,5 @@
 import { Validations } from 'aws-cdk-lib';
+import { Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -19,15 +20,22 @@ export function acknowledgeNodeRuntime(fn: IConstruct): void {
 
 /**
  * AwsSolutions-IAM5[Resource::*] on a function's role: actions without resource-level permissions.
- * @param others - further such actions the role has beyond X-Ray's, with what adds them
+ * The reason names only what the role really has: X-Ray's actions when the function is traced
+ * (lib/watershed-function.ts), and `others`. With neither there is nothing to acknowledge, so any
+ * unscoped action that appears later fails cdk-nag instead of hiding behind a stale reason.
  * @param grants - what the role's data-plane grants cover, each naming its ARN
+ * @param others - further such actions the role has, with what adds them (e.g. "dynamodb:ListStreams, added by a DynamoDB stream trigger")
  */
-export function acknowledgeUnscopedActions(role: IConstruct, grants: string, others = ''): void {
+export function acknowledgeUnscopedActions(role: IConstruct, options: { grants: string; tracing: Tracing; others?: string }): void {
+  const unscoped = [
+    ...(options.tracing === Tracing.DISABLED ? [] : ['xray:PutTraceSegments and xray:PutTelemetryRecords, added by X-Ray tracing']),
+    ...(options.others === undefined ? [] : [options.others]),
+  ];
+  if (unscoped.length === 0) return;
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
-      `Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords${others}, which support no ` +
-      'resource-level permissions and so require Resource "*". Every data-plane grant ' +
-      `(${grants}) names its resource ARN; test/infra asserts that.`,
+      `${unscoped.join('; ')}: these actions support no resource-level permissions and so require ` +
+      `Resource "*". Every data-plane grant (${options.grants}) names its resource ARN; test/infra asserts that.`,
   });
 }

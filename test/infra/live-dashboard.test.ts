@@ -189,9 +189,14 @@ describe('functions', () => {
     ['Runtime', 'nodejs22.x'],
     ['Architectures', ['arm64']],
     ['Handler', 'index.handler'],
-    ['TracingConfig', { Mode: 'Active' }],
   ])('all set %s to %j', (property, value) => {
     for (const fn of functions()) expect(resourceOf(fn).Properties[property]).toStrictEqual(value);
+  });
+
+  it('trace the request-driven functions, not the stream-driven broadcaster', () => {
+    expect(resourceOf(live.authorizerFunction).Properties.TracingConfig).toStrictEqual({ Mode: 'Active' });
+    expect(resourceOf(live.connectionsFunction).Properties.TracingConfig).toStrictEqual({ Mode: 'Active' });
+    expect(resourceOf(live.broadcaster).Properties.TracingConfig).toBeUndefined();
   });
 
   it('each log to a log group of their own, in JSON', () => {
@@ -242,6 +247,8 @@ describe('functions', () => {
       'POWERTOOLS_SERVICE_NAME',
       'POWERTOOLS_METRICS_NAMESPACE',
       'NODE_OPTIONS',
+      // Set on functions that are not traced, so the Powertools Tracer is a no-op.
+      'POWERTOOLS_TRACE_ENABLED',
     ]);
     for (const fn of functions()) {
       expect(Object.keys(resourceOf(fn).Properties.Environment.Variables).filter((name) => !known.has(name))).toStrictEqual([]);
@@ -429,8 +436,8 @@ describe('dashboard hosting', () => {
       DefaultRootObject: 'index.html',
       DefaultCacheBehavior: {
         AllowedMethods: ['GET', 'HEAD'],
-        // Managed policy "SecurityHeadersPolicy": HSTS, nosniff, frame options, referrer policy.
-        ResponseHeadersPolicyId: '67f7725c-6f97-4210-82d7-5512b31e9d03',
+        // Its own policy: the managed SecurityHeadersPolicy's headers plus the CSP (tracing-csp-invalidation.test.ts).
+        ResponseHeadersPolicyId: { Ref: logicalIdOf(stack, live.node.findChild('SecurityHeadersPolicy') as never) },
       },
     });
   });

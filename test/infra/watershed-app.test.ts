@@ -185,7 +185,6 @@ describe('cdk-nag AwsSolutions', () => {
     expect(acks.map(({ path: at, id }) => `${at} ${id}`).sort()).toStrictEqual(
       [
         'Watershed/Clickstream/Aggregator AwsSolutions-L1',
-        'Watershed/Clickstream/AggregatorRole AwsSolutions-IAM5[Resource::*]',
         'Watershed/Clickstream/ClicksStream AwsSolutions-KDS3',
         'Watershed/Clickstream/DeadLetterQueue AwsSolutions-SQS3',
         'Watershed/Clickstream/FailedBatchQueue AwsSolutions-SQS3',
@@ -197,7 +196,6 @@ describe('cdk-nag AwsSolutions', () => {
         'Watershed/Fraud/FailedBatchQueue AwsSolutions-SQS3',
         'Watershed/Fraud/OrdersStream AwsSolutions-KDS3',
         'Watershed/Fraud/Scorer AwsSolutions-L1',
-        'Watershed/Fraud/ScorerRole AwsSolutions-IAM5[Resource::*]',
         // aws-cdk-lib acknowledges its own use of AccessControl (LogDeliveryWrite) on a log bucket.
         'Watershed/LiveDashboard/AccessLogsBucket CloudFormation-Validate::W3045',
         'Watershed/LiveDashboard/ApiGatewayCloudWatchRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
@@ -219,7 +217,6 @@ describe('cdk-nag AwsSolutions', () => {
         'Watershed/LiveDashboard/WebAppDeploymentRole AwsSolutions-IAM5[Action::s3:GetBucket*]',
         'Watershed/LiveDashboard/WebAppDeploymentRole AwsSolutions-IAM5[Action::s3:GetObject*]',
         'Watershed/LiveDashboard/WebAppDeploymentRole AwsSolutions-IAM5[Action::s3:List*]',
-        'Watershed/LiveDashboard/WebAppDeploymentRole AwsSolutions-IAM5[Resource::*]',
         'Watershed/LiveDashboard/WebAppDeploymentRole AwsSolutions-IAM5[Resource::<LiveDashboardSiteBucketB83AB862.Arn>/*]',
         'Watershed/LiveDashboard/WebAppDeploymentRole AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
         'Watershed/LiveDashboard/WebSocketApi AwsSolutions-APIG4',
