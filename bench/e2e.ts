@@ -8,6 +8,7 @@ import { SHARDS_PARTITION } from '../contracts/clickstream';
 import { compareSequenceNumbers } from '../lambdas/clickstream/core/sequence';
 import { localClientConfig } from '../local/clients';
 import { startLocalCloud, type LocalCloud } from '../local/cloud';
+import { DescendantCpu } from '../local/process-cpu';
 import { generateClicks } from '../simulator/clicks';
 
 /** The aggregator's invocations in one phase of the benchmark, from the local runtime. */
@@ -50,6 +51,12 @@ export interface EndToEndResult {
    * the rest is the mapping reading the Kinesis engine (GetRecords) and the producer's puts.
    */
   drainFunctionBusyShare: number;
+  /**
+   * CPU used during the drain, in cores (the machine has os.availableParallelism()): the Kinesis
+   * engine's process, DynamoDB Local's, and this process (edge, mappings, producer, and the
+   * functions, which are its worker threads). Undefined where /proc is not available.
+   */
+  drainCpuCores: { kinesisEngine?: number; dynamodbLocal?: number; benchProcess: number };
 }
 
 interface Put {
@@ -216,10 +223,21 @@ export async function benchEndToEnd({
 
     // Phase 2: as fast as possible, time to drain.
     log(`e2e: ${shards} shard(s): putting ${drainEvents} events as fast as possible`);
+    const kinesisEngineCpu = new DescendantCpu(/kinesalite|kinesis-mock|kinesis-local/);
+    const dynamodbLocalCpu = new DescendantCpu(/DynamoDBLocal/);
+    kinesisEngineCpu.sample();
+    dynamodbLocalCpu.sample();
+    const ownCpuBefore = process.cpuUsage();
     const drainStarted = Date.now();
     await untilVisible(await putAll(drainEvents, Number.POSITIVE_INFINITY, 2));
     const drainEnded = Date.now();
     const drainSeconds = (drainEnded - drainStarted) / 1000;
+    const ownCpu = process.cpuUsage(ownCpuBefore);
+    const drainCpuCores = {
+      kinesisEngine: kinesisEngineCpu.sample(),
+      dynamodbLocal: dynamodbLocalCpu.sample(),
+      benchProcess: (ownCpu.user + ownCpu.system) / 1e6 / drainSeconds,
+    };
     stopObserving();
     kinesis.destroy();
     ddb.destroy();
@@ -242,6 +260,7 @@ export async function benchEndToEnd({
       drainEvents,
       drain: invocationFigures(drainInvocations, memoryMb),
       drainFunctionBusyShare: drainBusyMs / (drainSeconds * 1000 * shards),
+      drainCpuCores,
     };
   } finally {
     stopObserving();

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { benchCore } from './core';
 import { benchDashboard } from './dashboard';
 import { benchEndToEnd, type EndToEndResult } from './e2e';
@@ -168,12 +169,19 @@ async function benchE2e({ shardCounts, runs, rate, seconds }: { shardCounts: num
     ['drain: duration p99 / batch', (result) => result.drain.durationP99Ms, (value) => `${fixed(value)} ms`],
     ['drain: records / batch', (result) => result.drain.meanRecordsPerBatch, (value) => fixed(value, 1)],
     [`drain: GB-s per million events`, (result) => result.drain.gbSecondsPerMillionEvents, (value) => fixed(value, 1)],
-    ['drain: function busy share per shard', (result) => result.drainFunctionBusyShare * 100, (value) => `${fixed(value)}%`],
+  ];
+  const limitColumns: [string, (result: EndToEndResult) => number, (value: number) => string][] = [
+    ['burst drain rate', (result) => result.drainRate, (value) => `${fixed(value)}/s`],
+    ['function busy share per shard', (result) => result.drainFunctionBusyShare * 100, (value) => `${fixed(value)}%`],
+    ['CPU: Kinesis engine', (result) => result.drainCpuCores.kinesisEngine ?? Number.NaN, (value) => `${fixed(value, 2)} cores`],
+    ['CPU: DynamoDB Local', (result) => result.drainCpuCores.dynamodbLocal ?? Number.NaN, (value) => `${fixed(value, 2)} cores`],
+    ['CPU: bench process (edge, mappings, producer, functions)', (result) => result.drainCpuCores.benchProcess, (value) => `${fixed(value, 2)} cores`],
     ['failed invocations', (result) => result.steady.failed + result.drain.failed, (value) => fixed(value)],
   ];
   for (const [title, columns] of [
     ['latency', latencyColumns],
-    ['aggregator invocations (local runtime; busy share = sum of durations / (drain seconds x shards): the rest is the mapping reading the Kinesis engine and the producer)', functionColumns],
+    ['aggregator invocations, from the local runtime (steady = the rate phase, drain = the burst; GB-s = billed ms, each invocation rounded up to 1 ms, x the template MemorySize / events)', functionColumns],
+    [`what limits the burst drain: busy share = the aggregator's durations / (drain seconds x shards), Lambda running one batch per shard at a time; CPU in cores of the ${availableParallelism()} this machine has, averaged over the drain`, limitColumns],
   ] as const) {
     console.log();
     console.log(`#### ${title}`);
