@@ -1,6 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { benchCore } from './core';
 import { benchDashboard } from './dashboard';
-import { benchEndToEnd } from './e2e';
+import { benchEndToEnd, type EndToEndResult } from './e2e';
 import { benchQuery, benchSinkIngest } from './lakehouse';
 import { benchWrites } from './writes';
 import { benchFraudCore, benchFraudLatency, benchFraudQuality } from './fraud';
@@ -8,14 +9,17 @@ import { formatReport } from '../fraud/cli';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
 import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
-const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud|lakehouse ...] [--seconds N] [--rate N] [--clients N]
+const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud|lakehouse ...] [--seconds N] [--rate N] [--shards N] [--runs N] [--clients N]
 
 Runs the benchmarks and prints a table (default: all of them).
   core     aggregator core throughput as a ratio to a bare JSON.parse loop over the same payloads
   writes   WRU and item writes per 1,000 events from ConsumedCapacity on DynamoDB Local (Zipf 1.1 over
            1,000 URLs) at batch sizes 100, 1,000, 10,000, beside one (transactional) write per event
-  e2e      local cloud end to end: p50/p99 latency from put to visible to readers at --rate (default 1000)
-           for --seconds (default 30), then the drain rate of a burst
+  e2e      local cloud end to end: p50/p99 latency from put to visible to readers (the shard's progress
+           item covers the record) at --rate events/s per shard (default 1000) for --seconds (default 30),
+           then the drain rate of a 30,000-event burst; the aggregator's durations per batch, records
+           per batch and GB-s per million events at its template MemorySize. --shards N (default: 1,
+           then 4), --runs N per shard count (default 3; each on a fresh local cloud), median and min-max
   dashboard  local cloud + headless Chromium (/usr/bin/chromium): p50/p99 latency from putting a
            click to the dashboard showing it (one click every 200 ms for --seconds), then the
            time until all of --clients (default 1000) open WebSocket connections get an update
@@ -79,20 +83,9 @@ async function main(argv: string[]): Promise<void> {
     console.log();
   }
   if (run('e2e')) {
-    const result = await benchEndToEnd({ rate: option('rate', 1000), seconds: option('seconds', 30), log: (line) => console.error(line) });
-    console.log('### Local end to end (put -> visible to readers of the window table)');
-    console.log(row(['target rate', 'achieved rate', 'events', 'p50', 'p99 (target < 2 s)', 'max', 'burst drain rate', 'cold start (warm-up batch)']));
-    console.log(row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
-    console.log(row([
-      `${fixed(result.targetRate)}/s`,
-      `${fixed(result.achievedRate)}/s`,
-      fixed(result.sent),
-      `${fixed(result.p50Ms)} ms`,
-      `${fixed(result.p99Ms)} ms`,
-      `${fixed(result.maxMs)} ms`,
-      `${fixed(result.drainRate)}/s (${fixed(result.drainEvents)} events)`,
-      `${fixed(result.coldStartMs)} ms`,
-    ]));
+    const shardCounts = argv.includes('--shards') ? [option('shards', 1)] : [1, 4];
+    for (const shards of shardCounts) if (!Number.isInteger(shards)) throw new Error(`--shards must be a whole number of shards. Received ${shards}`);
+    await benchE2e({ shardCounts, runs: option('runs', 3), rate: option('rate', 1000), seconds: option('seconds', 30) });
   }
   if (run('lakehouse')) await benchLakehouse();
   if (run('dashboard')) {
@@ -136,6 +129,78 @@ async function main(argv: string[]): Promise<void> {
     console.log(row(['---:', '---:', '---:', '---:', '---:', '---:']));
     console.log(row([`${fixed(latency.targetRate)}/s`, fixed(latency.sent), fixed(latency.decided), `${fixed(latency.p50Ms)} ms`, `${fixed(latency.p99Ms)} ms`, `${fixed(latency.maxMs)} ms`]));
   }
+}
+
+/** The median of the values (the mean of the middle two for an even count), with the min and max. */
+function spread(values: readonly number[]): { median: number; min: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)! };
+}
+
+async function benchE2e({ shardCounts, runs, rate, seconds }: { shardCounts: number[]; runs: number; rate: number; seconds: number }): Promise<void> {
+  const results: EndToEndResult[] = [];
+  for (const shards of shardCounts) {
+    for (let index = 1; index <= runs; index += 1) {
+      console.error(`e2e: ${shards} shard(s), run ${index} of ${runs} (a fresh local cloud)...`);
+      results.push(await benchEndToEnd({ rate, seconds, shards, log: (line) => console.error(line) }));
+    }
+  }
+  const memory = results[0]?.memoryMb;
+  console.log(`### Local end to end: put -> visible to readers (the shard's progress item, written after the step's partials, covers the record), ${fixed(rate)} events/s per shard for ${fixed(seconds)} s, then a burst of ${fixed(results[0]?.drainEvents ?? 0)} events; each run on a fresh local cloud`);
+  const latencyColumns: [string, (result: EndToEndResult) => number, (value: number) => string][] = [
+    ['target rate', (result) => result.targetRate, (value) => `${fixed(value)}/s`],
+    ['put rate achieved', (result) => result.putRate, (value) => `${fixed(value)}/s`],
+    ['events', (result) => result.sent, (value) => fixed(value)],
+    ['p50', (result) => result.p50Ms, (value) => `${fixed(value)} ms`],
+    ['p99 (target < 2 s)', (result) => result.p99Ms, (value) => `${fixed(value)} ms`],
+    ['max', (result) => result.maxMs, (value) => `${fixed(value)} ms`],
+    ['burst drain rate', (result) => result.drainRate, (value) => `${fixed(value)}/s`],
+    ['cold start (warm-up batch)', (result) => result.coldStartMs, (value) => `${fixed(value)} ms`],
+  ];
+  const functionColumns: [string, (result: EndToEndResult) => number, (value: number) => string][] = [
+    ['steady: batches', (result) => result.steady.invocations, (value) => fixed(value)],
+    ['steady: duration p50 / batch', (result) => result.steady.durationP50Ms, (value) => `${fixed(value)} ms`],
+    ['steady: duration p99 / batch', (result) => result.steady.durationP99Ms, (value) => `${fixed(value)} ms`],
+    ['steady: records / batch', (result) => result.steady.meanRecordsPerBatch, (value) => fixed(value, 1)],
+    [`steady: GB-s per million events (${memory} MB)`, (result) => result.steady.gbSecondsPerMillionEvents, (value) => fixed(value, 1)],
+    ['drain: duration p50 / batch', (result) => result.drain.durationP50Ms, (value) => `${fixed(value)} ms`],
+    ['drain: duration p99 / batch', (result) => result.drain.durationP99Ms, (value) => `${fixed(value)} ms`],
+    ['drain: records / batch', (result) => result.drain.meanRecordsPerBatch, (value) => fixed(value, 1)],
+    [`drain: GB-s per million events`, (result) => result.drain.gbSecondsPerMillionEvents, (value) => fixed(value, 1)],
+  ];
+  const limitColumns: [string, (result: EndToEndResult) => number, (value: number) => string][] = [
+    ['burst drain rate', (result) => result.drainRate, (value) => `${fixed(value)}/s`],
+    ['function busy share per shard', (result) => result.drainFunctionBusyShare * 100, (value) => `${fixed(value)}%`],
+    ['CPU: Kinesis engine', (result) => result.drainCpuCores.kinesisEngine ?? Number.NaN, (value) => `${fixed(value, 2)} cores`],
+    ['CPU: DynamoDB Local', (result) => result.drainCpuCores.dynamodbLocal ?? Number.NaN, (value) => `${fixed(value, 2)} cores`],
+    ['CPU: bench process (edge, mappings, producer, functions)', (result) => result.drainCpuCores.benchProcess, (value) => `${fixed(value, 2)} cores`],
+    ['failed invocations', (result) => result.steady.failed + result.drain.failed, (value) => fixed(value)],
+  ];
+  for (const [title, columns] of [
+    ['latency', latencyColumns],
+    ['aggregator invocations, from the local runtime (steady = the rate phase, drain = the burst; GB-s = billed ms, each invocation rounded up to 1 ms, x the template MemorySize / events)', functionColumns],
+    [`what limits the burst drain: busy share = the aggregator's durations / (drain seconds x shards), Lambda running one batch per shard at a time; CPU in cores of the ${availableParallelism()} this machine has, averaged over the drain`, limitColumns],
+  ] as const) {
+    console.log();
+    console.log(`#### ${title}`);
+    console.log(row(['shards', 'run', ...columns.map(([name]) => name)]));
+    console.log(row(['---:', '---', ...columns.map(() => '---:')]));
+    for (const shards of shardCounts) {
+      const ofShards = results.filter((result) => result.shards === shards);
+      ofShards.forEach((result, index) => console.log(row([shards, index + 1, ...columns.map(([, pick, format]) => format(pick(result)))])));
+      console.log(row([
+        `**${shards}**`,
+        `**median (min-max) of ${ofShards.length}**`,
+        ...columns.map(([, pick, format]) => {
+          const { median, min, max } = spread(ofShards.map(pick));
+          return `**${format(median)}** (${format(min)}-${format(max)})`;
+        }),
+      ]));
+    }
+  }
+  console.log();
 }
 
 async function benchLakehouse(): Promise<void> {

@@ -308,6 +308,7 @@ export class LocalLambdaRuntime {
   private readonly functions = new Map<string, FunctionEnvironments>();
   private readonly logs: WriteStream[] = [];
   private readonly onInvoked: LocalLambdaRuntimeOptions['onInvoked'];
+  private readonly invocationObservers = new Set<NonNullable<LocalLambdaRuntimeOptions['onInvoked']>>();
 
   constructor(functions: readonly FunctionSpec[], options: LocalLambdaRuntimeOptions) {
     this.onInvoked = options.onInvoked;
@@ -331,11 +332,22 @@ export class LocalLambdaRuntime {
   invoke(functionName: string, event: unknown): Promise<InvokeResult> {
     const result = this.function(functionName).invoke(event);
     const onInvoked = this.onInvoked;
-    if (onInvoked === undefined) return result;
+    if (onInvoked === undefined && this.invocationObservers.size === 0) return result;
     return result.then((settled) => {
-      onInvoked(functionName, event, settled);
+      onInvoked?.(functionName, event, settled);
+      for (const observer of this.invocationObservers) observer(functionName, event, settled);
       return settled;
     });
+  }
+
+  /**
+   * Also tells `observer` of every invocation once it settled, like the `onInvoked` option, for a
+   * tool that attaches after the start (the e2e benchmark reads the aggregator's durations and
+   * batch sizes). Returns the function that detaches it.
+   */
+  observeInvocations(observer: NonNullable<LocalLambdaRuntimeOptions['onInvoked']>): () => void {
+    this.invocationObservers.add(observer);
+    return () => this.invocationObservers.delete(observer);
   }
 
   /**

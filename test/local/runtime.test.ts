@@ -352,6 +352,34 @@ describe('LocalLambdaRuntime', () => {
     }
   });
 
+  it('tells observers attached after the start of every settled invocation, with onInvoked, until they detach', async () => {
+    // Prepare
+    const fromOption: [string, unknown, boolean][] = [];
+    const observed: [string, unknown, boolean, number][] = [];
+    const runtime = runtimeFactory([functionSpecFactory('alpha', 'echo'), functionSpecFactory('failing', 'thrower')], {
+      onInvoked: (functionName, event, result) => fromOption.push([functionName, event, result.ok]),
+    });
+    const detach = runtime.observeInvocations((functionName, event, result) => observed.push([functionName, event, result.ok, result.durationMs]));
+
+    // Act
+    await runtime.invoke('alpha', { n: 1 });
+    await runtime.invoke('failing', { n: 2 });
+    detach();
+    await runtime.invoke('alpha', { n: 3 });
+
+    // Assess
+    expect(observed.map(([functionName, event, ok]) => [functionName, event, ok])).toStrictEqual([
+      ['alpha', { n: 1 }, true],
+      ['failing', { n: 2 }, false],
+    ]);
+    for (const [, , , durationMs] of observed) expect(durationMs).toBeGreaterThanOrEqual(0);
+    expect(fromOption).toStrictEqual([
+      ['alpha', { n: 1 }, true],
+      ['failing', { n: 2 }, false],
+      ['alpha', { n: 3 }, true],
+    ]);
+  });
+
   it('refuses to invoke a function it does not run, naming the ones it does', () => {
     // Prepare
     const runtime = runtimeFactory([functionSpecFactory('alpha', 'echo'), functionSpecFactory('beta', 'echo')]);
