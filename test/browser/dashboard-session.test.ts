@@ -61,48 +61,70 @@ describe.skipIf(!chromium.available)(titled('a dashboard session outliving its t
     await fake?.close();
   });
 
-  it('Cognito: refreshes the ID token with the refresh token, and stays live across its expiry and a handover', async () => {
-    config = fake.cognitoConfig(site.url, { maxConnectionSeconds: MAX_CONNECTION_SECONDS });
+  /**
+   * Opens the dashboard, waits for the handover (the page closes its first connection before the
+   * server's limit) and for the first token's expiry, pushes an update and waits until the page
+   * shows it. Returns the connection states the page went through.
+   */
+  async function liveAcrossExpiryAndHandover(newConfig: DashboardConfig) {
+    config = newConfig;
     fake.snapshot = [fake.windowCount('/a', 10)];
+    const connectionsBefore = fake.connections.length;
     page = await browser.newPage();
     const errors = collectPageErrors(page);
     const states = await recordStates(page);
 
-    // Sign-in: the fake managed login redirects back at once with a code.
     await page.goto(site.url);
     await waitForConnectionState(page, 'open');
     await waitForCounts(page, { '/a': 10 });
-    const [signIn] = fake.grants;
-    expect(signIn).toMatchObject({ grantType: 'authorization_code' });
-    const firstToken = fake.connections[0]!.token;
-    expect(firstToken).toBe(signIn!.idToken);
+    const first = () => fake.connections[connectionsBefore]!;
+    const firstToken = first().token;
 
-    // The handover: a second connection opens and the page closes the first, before the server would.
-    await expect.poll(() => fake.connections[0]?.closedBy, { timeout: 15_000, interval: 100 }).toBe('client');
-    // Past the first ID token's expiry, an update pushed now must still reach the page.
+    await expect.poll(() => first().closedBy, { timeout: 15_000, interval: 100 }).toBe('client');
     await expect.poll(() => Date.now(), { timeout: 10_000, interval: 100 }).toBeGreaterThan(claims(firstToken).exp * 1000);
     fake.broadcast(fake.message('windows', [fake.windowCount('/a', 12, { delta: 2 }), fake.windowCount('/b', 3, { delta: 3 })]));
     await waitForCounts(page, { '/a': 12, '/b': 3 }, 5000);
 
-    // The refresh happened, with the refresh token of the sign-in, and the new connection used its token.
-    const refreshes = fake.grants.filter((grant) => grant.grantType === 'refresh_token');
-    expect(refreshes.length).toBeGreaterThanOrEqual(1);
-    expect(signIn!.issuedRefreshToken).toBeDefined();
-    expect(refreshes.map((grant) => [grant.refreshToken, grant.idToken !== undefined])).toStrictEqual(refreshes.map(() => [signIn!.issuedRefreshToken, true]));
-    const [first, second] = fake.connections;
-    expect(first!.closeCode).toBe(1000);
-    expect(first!.closedAt! - first!.openedAt).toBeLessThan(MAX_CONNECTION_SECONDS * 1000);
+    const [firstConnection, second] = fake.connections.slice(connectionsBefore);
+    expect(firstConnection!.closeCode).toBe(1000);
+    expect(firstConnection!.closedAt! - firstConnection!.openedAt).toBeLessThan(MAX_CONNECTION_SECONDS * 1000);
     expect(second!.token).not.toBe(firstToken);
-    expect(refreshes.map((grant) => grant.idToken)).toContain(second!.token);
     expect(second!.closedAt).toBeUndefined();
-    // No sign-in after the first, no gap: live ("open") and never stale from the first connection on.
-    expect(fake.authorizations).toBe(1);
+    // No gap: live ("open") and never stale from the first connection on.
     expect(states.slice(states.indexOf('open'))).toStrictEqual(['open']);
-    // Both connections delivered their snapshot and the update was applied once.
+    // Both connections delivered a snapshot of /a = 10; the update was applied once.
     expect(await rankedCounts(page)).toStrictEqual([
       ['/a', 12],
       ['/b', 3],
     ]);
     expect(errors).toStrictEqual([]);
+    return { firstToken, secondToken: second!.token };
+  }
+
+  it('Cognito: refreshes the ID token with the refresh token, and stays live across its expiry and a handover', async () => {
+    const { firstToken, secondToken } = await liveAcrossExpiryAndHandover(fake.cognitoConfig(site.url, { maxConnectionSeconds: MAX_CONNECTION_SECONDS }));
+
+    // Signed in once (the fake managed login redirects back at once with a code), never again.
+    expect(fake.authorizations).toBe(1);
+    const [signIn, ...refreshes] = fake.grants;
+    expect(signIn).toMatchObject({ grantType: 'authorization_code', idToken: firstToken });
+    expect(signIn!.issuedRefreshToken).toBeDefined();
+    // Refreshed silently, with the sign-in's refresh token, and the new connection used a refreshed token.
+    expect(refreshes.length).toBeGreaterThanOrEqual(1);
+    expect(refreshes.map((grant) => [grant.grantType, grant.refreshToken, grant.idToken !== undefined])).toStrictEqual(
+      refreshes.map(() => ['refresh_token', signIn!.issuedRefreshToken, true]),
+    );
+    expect(refreshes.map((grant) => grant.idToken)).toContain(secondToken);
+  });
+
+  it('development issuer: gets a new token before the old one expires, and stays live across a handover', async () => {
+    const tokensBefore = fake.devTokens.length;
+
+    const { firstToken, secondToken } = await liveAcrossExpiryAndHandover({ ...fake.config, maxConnectionSeconds: MAX_CONNECTION_SECONDS });
+
+    const issued = fake.devTokens.slice(tokensBefore);
+    expect(issued[0]).toBe(firstToken);
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    expect(issued).toContain(secondToken);
   });
 });
