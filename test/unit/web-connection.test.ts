@@ -330,6 +330,22 @@ describe('handover before the connection limit', () => {
     expect(sockets.map((socket) => socket.readyState)).toStrictEqual([3, 3, 1]);
   });
 
+  it('gives up a successor that opens but does not answer its subscription in time', async () => {
+    const { connection, sockets, clock } = harness({ maxConnectionMs: 60_000 });
+    connection.start();
+    await clock.advance(0);
+    sockets[0]!.open();
+    await clock.advance(45_000);
+    sockets[1]!.open();
+
+    await clock.advance(10_000);
+
+    expect(sockets[1]!.readyState).toBe(3);
+    expect(sockets[0]!.readyState).toBe(1);
+    await clock.advance(500);
+    expect(sockets).toHaveLength(3);
+  });
+
   it('falls back to an ordinary reconnect when the limit ends the old socket first', async () => {
     const { connection, sockets, statuses, clock } = harness({ maxConnectionMs: 8000 });
     connection.start();

@@ -291,16 +291,19 @@ export class LiveConnection {
 
     const next = this.createSocket(withToken(this.options.webSocketUrl, token));
     this.successor = next;
+    // The successor must open and answer its subscription in time, or it is given up and retried.
     const handshake = this.clock.setTimeout(() => {
-      if (next === this.successor && next.readyState !== 1) next.close(4000, 'handshake timeout');
+      if (next === this.successor) next.close(4000, 'handover timeout');
     }, this.options.connectTimeoutMs ?? 10_000);
     next.onopen = () => {
       if (next !== this.successor) return;
-      this.clock.clearTimeout(handshake);
       next.send(encode({ v: PROTOCOL_VERSION, type: 'subscribe' }));
     };
     next.onmessage = (event) => {
-      if (next === this.successor) this.takeOver(current, next);
+      if (next === this.successor) {
+        this.clock.clearTimeout(handshake);
+        this.takeOver(current, next);
+      }
       if (next !== this.socket) return;
       this.options.onMessage(event.data, this.clock.now());
     };
