@@ -24,6 +24,8 @@ export const DashboardEnv = {
   allowedLatenessSeconds: 'ALLOWED_LATENESS_SECONDS',
   connectionTtlSeconds: 'CONNECTION_TTL_SECONDS',
   postConcurrency: 'POST_CONCURRENCY',
+  /** The market panel's latest-quotes table (lib/market-panel.ts): written by the prices broadcaster, read for snapshots. */
+  quotesTableName: 'QUOTES_TABLE_NAME',
   /**
    * The @connections endpoint. The SDK's ApiGatewayManagementApiClient reads it by itself (the
    * service-specific form of AWS_ENDPOINT_URL); the code never passes an endpoint. On AWS it is the

@@ -57,11 +57,33 @@ export const DecisionCountsMessage = z.object({
   counts: z.object({ ALLOW: z.number().int().nonnegative(), REVIEW: z.number().int().nonnegative(), BLOCK: z.number().int().nonnegative() }),
 });
 export type DecisionCountsMessage = z.infer<typeof DecisionCountsMessage>;
+/**
+ * The latest quote of one symbol, as the market panel shows it: each price is the newest the
+ * `market-data` stream carried for that side (a FIX entry updates one side; null until one came).
+ */
+export const MarketQuote = z.object({
+  symbol: z.string().min(1).max(64),
+  bid: z.number().positive().nullable(),
+  ask: z.number().positive().nullable(),
+  last: z.number().positive().nullable(),
+  /** Event time of the newest tick merged into this quote: a client ignores a quote older than the one it shows. */
+  at: z.iso.datetime(),
+  /** Origin of that tick, e.g. `fix:DEMO-VENUE` or `rest:demo-rest`. */
+  source: z.string(),
+});
+export type MarketQuote = z.infer<typeof MarketQuote>;
+/**
+ * Latest quotes per symbol from the `market-data` stream: at most one per symbol, one message per
+ * prices-broadcaster batch (lib/market-panel.ts: the batching window throttles it), and one after
+ * `subscribe` with every symbol's latest quote.
+ */
+export const PricesMessage = z.object({ ...envelope, type: z.literal('prices'), quotes: z.array(MarketQuote) });
+export type PricesMessage = z.infer<typeof PricesMessage>;
 /** Liveness and throughput from the server side. */
 export const HealthMessage = z.object({ ...envelope, type: z.literal('health'), status: z.enum(['ok', 'degraded']), detail: z.string().optional() });
 export type HealthMessage = z.infer<typeof HealthMessage>;
 
-export const ServerMessage = z.discriminatedUnion('type', [SnapshotMessage, WindowsMessage, AlertMessage, DecisionCountsMessage, HealthMessage]);
+export const ServerMessage = z.discriminatedUnion('type', [SnapshotMessage, WindowsMessage, AlertMessage, DecisionCountsMessage, PricesMessage, HealthMessage]);
 export type ServerMessage = z.infer<typeof ServerMessage>;
 
 /** What a client sends on the $default route. */

@@ -8,6 +8,7 @@ import { FraudPipeline, type FraudPipelineProps } from './fraud-pipeline';
 import { Lakehouse, type LakehouseProps } from './lakehouse';
 import { LiveDashboard, type LiveDashboardProps } from './live-dashboard';
 import { MarketDataGateway, type MarketDataGatewayProps } from './market-data-gateway';
+import { MarketPanel } from './market-panel';
 
 /** Context key that overrides the lakehouse's Firehose buffering interval (seconds), e.g. for fast local tests. */
 export const LAKEHOUSE_BUFFERING_CONTEXT = 'watershed:lakehouseBufferingSeconds';
@@ -53,6 +54,8 @@ export class WatershedStack extends Stack {
   public readonly fraud: FraudPipeline;
   public readonly lakehouse: Lakehouse;
   public readonly marketData: MarketDataGateway;
+  /** The dashboard's market panel: latest quotes from the gateway's stream. */
+  public readonly marketPanel: MarketPanel;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: WatershedStackProps = {}) {
@@ -142,6 +145,15 @@ export class WatershedStack extends Stack {
     new CfnOutput(this, 'GatewayVenueSecretArn', {
       description: 'Venue credentials of the gateway (fixPassword, restApiKey): put the real values here',
       value: this.marketData.venueSecret.secretArn,
+    });
+
+    // The dashboard's market panel reads the gateway's ticks too.
+    this.marketPanel = new MarketPanel(this, 'MarketPanel', {
+      marketDataStream: this.marketData.stream,
+      connectionsTable: live.connectionsTable,
+      stage: live.stage,
+      snapshotFunction: live.connectionsFunction,
+      tracing: props.liveDashboard?.broadcasterTracing ?? tracing,
     });
 
     // The lakehouse reads the gateway's ticks.

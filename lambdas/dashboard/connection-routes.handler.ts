@@ -6,6 +6,7 @@ import { ConnectionStore } from './connection-store';
 import { handleRoute, type ConnectionRouteDependencies, type RouteResult } from './connection-routes';
 import { postToConnection } from './management-api';
 import { ConnectionsSettings, requireManagementApiEndpoint, settingsFromEnv } from './settings';
+import { readQuotes } from './quote-store';
 import { readSnapshot } from './window-reader';
 
 // Created once per cold start; the handler only wires them in.
@@ -17,6 +18,7 @@ const management = managementApiClient(tracer);
 const dependencies: ConnectionRouteDependencies = {
   connections: new ConnectionStore(ddb, settings.connectionsTableName),
   readSnapshot: (windowStarts) => readSnapshot(ddb, settings.windowTableName, windowStarts),
+  ...(settings.quotesTableName === undefined ? {} : { readQuotes: () => readQuotes(ddb, settings.quotesTableName!) }),
   post: (connectionId, payload) => postToConnection(management, connectionId, payload),
   settings,
   logger: new Logger(),

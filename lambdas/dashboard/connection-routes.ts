@@ -5,7 +5,8 @@ import { DASHBOARD_HISTORY_MINUTES, type HealthMessage } from '../../contracts/d
 import { parseClientMessage } from './core/client-message';
 import type { ConnectionItem } from '../../contracts/dashboard-connections';
 import { newConnection } from './core/connection';
-import { healthMessage, snapshotPayloads } from './core/messages';
+import { healthMessage, pricesPayloads, snapshotPayloads } from './core/messages';
+import { toMarketQuote, type LatestQuote } from './core/quotes';
 import { snapshotMinutes, snapshotWindows } from './core/windows';
 import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
@@ -39,6 +40,8 @@ export interface ConnectionRouteDependencies {
   };
   /** The totals of these minutes and the stream's watermark (strongly consistent Queries, never a Scan). */
   readonly readSnapshot: (windowStarts: readonly string[]) => Promise<WindowRead & { streamWatermarkMs: number }>;
+  /** Every symbol's latest quote, with the market panel (lib/market-panel.ts); absent without it. */
+  readonly readQuotes?: () => Promise<{ quotes: LatestQuote[]; invalid: number }>;
   readonly post: (connectionId: string, payload: string) => Promise<PostOutcome>;
   readonly settings: ConnectionsSettings;
   readonly logger: Logger;
@@ -134,8 +137,9 @@ async function sendSnapshot(connectionId: string, deps: ConnectionRouteDependenc
     deps.metrics.addMetric('InvalidWindowItems', MetricUnit.Count, scan.invalid);
   }
   const windows = snapshotWindows(scan.windows, nowMs, DASHBOARD_HISTORY_MINUTES, scan.streamWatermarkMs, deps.settings.allowedLatenessSeconds * 1000);
-  const { payloads, oversized } = snapshotPayloads(nowMs, windows);
+  const { payloads: windowPayloads, oversized } = snapshotPayloads(nowMs, windows);
   reportOversized(oversized, deps);
+  const payloads = [...windowPayloads, ...(await quotePayloads(nowMs, deps))];
 
   for (const payload of payloads) {
     const outcome = await deps.post(connectionId, payload);
@@ -148,6 +152,28 @@ async function sendSnapshot(connectionId: string, deps: ConnectionRouteDependenc
   deps.metrics.addMetric('SnapshotMessages', MetricUnit.Count, payloads.length);
   deps.logger.info('Snapshot sent', { connectionId, windows: windows.length, messages: payloads.length });
   return { statusCode: 200 };
+}
+
+/**
+ * The market panel's snapshot: every symbol's latest quote, after the windows. The quotes table is
+ * read after the subscription is recorded, like the windows, so a quote is either in it or in a
+ * later broadcast (the page keeps the newer of the two by event time). A failed read is logged and
+ * the windows still go out: the next prices batch, about a second later, fills the panel.
+ */
+async function quotePayloads(nowMs: number, deps: ConnectionRouteDependencies): Promise<string[]> {
+  if (deps.readQuotes === undefined) return [];
+  try {
+    const { quotes, invalid } = await deps.readQuotes();
+    if (invalid > 0) {
+      deps.logger.error('Quote items failed the LatestQuoteItem contract and were left out of the snapshot', { count: invalid });
+      deps.metrics.addMetric('InvalidQuoteItems', MetricUnit.Count, invalid);
+    }
+    return pricesPayloads(nowMs, quotes.map(toMarketQuote));
+  } catch (error) {
+    deps.logger.error('Could not read the latest quotes; the snapshot goes without them', { error: (error as Error).name });
+    deps.metrics.addMetric('QuoteReadFailures', MetricUnit.Count, 1);
+    return [];
+  }
 }
 
 async function reply(connectionId: string, message: HealthMessage, deps: ConnectionRouteDependencies): Promise<void> {

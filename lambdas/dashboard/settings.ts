@@ -16,6 +16,8 @@ export const ConnectionsSettings = z.object({
   windowTableName: name,
   allowedLatenessSeconds: seconds.default(DASHBOARD_DEFAULTS.allowedLatenessSeconds),
   connectionTtlSeconds: z.coerce.number().int().positive().default(DASHBOARD_DEFAULTS.connectionTtlSeconds),
+  /** With the market panel (lib/market-panel.ts): a subscriber also gets every symbol's latest quote. */
+  quotesTableName: name.optional(),
 });
 export type ConnectionsSettings = z.infer<typeof ConnectionsSettings>;
 
@@ -32,6 +34,10 @@ export const BroadcasterSettings = PostingSettings.extend({
   allowedLatenessSeconds: seconds.default(DASHBOARD_DEFAULTS.allowedLatenessSeconds),
 });
 export type BroadcasterSettings = z.infer<typeof BroadcasterSettings>;
+
+/** The prices broadcaster also merges quotes into the latest-quotes table. */
+export const PricesSettings = PostingSettings.extend({ quotesTableName: name });
+export type PricesSettings = z.infer<typeof PricesSettings>;
 
 type SettingsKey = keyof typeof DashboardEnv;
 

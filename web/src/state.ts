@@ -153,6 +153,9 @@ function receive(state: DashboardState, data: unknown, at: number): DashboardSta
     case 'decisions':
       // Fraud decision rates: the fraud panel (fraud-panel.ts) keeps them.
       return base;
+    case 'prices':
+      // Latest quotes: the market panel (market-panel.ts) keeps them.
+      return base;
     case 'health':
       return { ...base, health: { status: message.status, detail: message.detail, sentAt: message.sentAt } };
   }

@@ -2,6 +2,8 @@ import {
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   type HealthMessage,
+  type MarketQuote,
+  type PricesMessage,
   type SnapshotMessage,
   type WindowCount,
   type WindowsMessage,
@@ -30,4 +32,21 @@ export function healthMessage(nowMs: number, status: HealthMessage['status'], de
     status,
     ...(detail === undefined ? {} : { detail }),
   };
+}
+
+/**
+ * Quotes per message: a quote is at most about 500 bytes (symbol 64, source 256), so 200 stay
+ * well under MAX_MESSAGE_BYTES.
+ */
+export const QUOTES_PER_MESSAGE = 200;
+
+/** Latest quotes, as `prices` payloads of at most QUOTES_PER_MESSAGE each; none when there are none. */
+export function pricesPayloads(nowMs: number, quotes: readonly MarketQuote[]): string[] {
+  const sentAt = new Date(nowMs).toISOString();
+  const payloads: string[] = [];
+  for (let start = 0; start < quotes.length; start += QUOTES_PER_MESSAGE) {
+    const message: PricesMessage = { v: PROTOCOL_VERSION, type: 'prices', sentAt, quotes: quotes.slice(start, start + QUOTES_PER_MESSAGE) };
+    payloads.push(JSON.stringify(message));
+  }
+  return payloads;
 }
