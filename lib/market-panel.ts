@@ -77,12 +77,13 @@ export interface MarketPanelProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
-export interface MarketPanelAlarms {
+// A type alias, not an interface, so `Object.values(alarms)` is typed `Alarm[]`.
+export type MarketPanelAlarms = {
   /** The prices broadcaster is more than 30 s behind the `market-data` stream. */
   readonly iteratorAge: cloudwatch.Alarm;
   /** Tick ranges the broadcaster gave up on are waiting in `failedBatchQueue`. */
   readonly failedBatchQueueDepth: cloudwatch.Alarm;
-}
+};
 
 /**
  * The dashboard's market panel: a prices broadcaster on the `market-data` stream that keeps the

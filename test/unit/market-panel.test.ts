@@ -152,7 +152,7 @@ describe('broadcastPrices', () => {
 
     const response = await broadcastPrices(event([tick('AAPL', T0, { lastPrice: 100 }), '{"symbol":"AAPL"}', tick('AAPL', T0 + 1, { lastPrice: 101 })]), CONTEXT, deps);
 
-    expect(response).toStrictEqual({ batchItemFailures: [{ itemIdentifier: event(['x', 'y'])!.Records[1]!.kinesis.sequenceNumber }] });
+    expect(response).toStrictEqual({ batchItemFailures: [{ itemIdentifier: event(['x', 'y']).Records[1]!.kinesis.sequenceNumber }] });
     const [message] = pricesTo('a');
     expect(message?.type === 'prices' ? message.quotes.map((q) => q.last) : undefined).toStrictEqual([100]);
     expect(spies.error).toHaveBeenCalledWith('A market-data record could not be decoded; the batch ends before it', expect.objectContaining({ undecodable: 1 }));

@@ -5,6 +5,7 @@ import { LiveConnection, type ConnectionStatus } from './connection';
 import { DashboardView } from './render';
 import { decodeServerMessage, initialState, reduce, type DashboardAction, type DashboardState } from './state';
 import { FraudPanelView, initialFraudState, reduceFraud } from './fraud-panel';
+import { initialMarketState, MarketPanelView, reduceMarket } from './market-panel';
 
 /** Wires config, auth, the connection, the state and the view together. The only module with side effects at load. */
 
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
   const view = new DashboardView(document, { onSignIn: () => connection?.start() });
   const fraudPanel = new FraudPanelView(document);
   let fraud = initialFraudState();
+  const marketPanel = new MarketPanelView(document);
+  let market = initialMarketState();
 
   let frame: number | undefined;
   const draw = () => {
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
     view.renderConnection(status, now);
     view.render(state, now);
     fraudPanel.render(fraud);
+    marketPanel.render(market);
   };
   const scheduleDraw = () => {
     if (frame !== undefined) return;
@@ -90,7 +94,10 @@ async function main(): Promise<void> {
     maxConnectionMs: config.maxConnectionSeconds === undefined ? undefined : config.maxConnectionSeconds * 1000,
     onMessage: (data, at) => {
       const message = decodeServerMessage(data);
-      if (message !== undefined) fraud = reduceFraud(fraud, message);
+      if (message !== undefined) {
+        fraud = reduceFraud(fraud, message);
+        market = reduceMarket(market, message);
+      }
       dispatch({ type: 'received', data, at });
     },
   });
