@@ -2,10 +2,14 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINDOW_MS, type ClickEventInput } from '../../contracts/clickstream';
+import { DEMO_VENUES, GatewayConfig, GatewayEnv } from '../../contracts/market-data-gateway';
 import { localClientConfig } from '../../local/clients';
 import type { LocalCloud } from '../../local/cloud';
 import type { GeneratedRecord } from '../../simulator/clicks';
 import { putAll } from '../../simulator/producer';
+import { FixVenue } from '../../simulator/venues/fix-venue';
+import { RestQuoteVenue } from '../../simulator/venues/rest-venue';
+import { formatPrice } from '../../web/src/market-panel';
 import { startTestCloud } from '../support/local-cloud';
 import { requireJava, titled, type Requirement } from '../support/requirements';
 import {
@@ -54,15 +58,37 @@ describe.skipIf(!java.available || !chromium.available)(titled('dashboard in Chr
   let browser: Browser;
   let page: Page;
   let pageErrors: string[];
+  let rest: RestQuoteVenue;
+  let fix: FixVenue;
 
   beforeAll(async () => {
-    [{ cloud, dispose }, browser] = await Promise.all([startTestCloud(), launchChromium()]);
+    // The venue simulators on OS-picked ports, and the template's gateway configuration pointed at them.
+    rest = new RestQuoteVenue({ symbols: ['AAPL', 'MSFT'], seed: 5, updateEveryMs: 300 });
+    fix = new FixVenue({ symbols: ['EUR/USD', 'USD/JPY'], senderCompId: DEMO_VENUES.fixTargetCompId, targetCompId: DEMO_VENUES.fixSenderCompId, rate: 5 });
+    const [, fixPort] = await Promise.all([rest.start(), fix.start()]);
+    [{ cloud, dispose }, browser] = await Promise.all([
+      startTestCloud({
+        serviceEnvironment: (_service, container) => {
+          const config = GatewayConfig.parse(JSON.parse(container.environment[GatewayEnv.config]!));
+          return {
+            [GatewayEnv.config]: JSON.stringify({
+              ...config,
+              fixSessions: config.fixSessions.map((session) => ({ ...session, port: fixPort, symbols: ['EUR/USD', 'USD/JPY'] })),
+              restFeeds: config.restFeeds.map((feed) => ({ ...feed, url: rest.url, intervalMs: 300 })),
+            }),
+          };
+        },
+      }),
+      launchChromium(),
+    ]);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     pageErrors = collectPageErrors(page);
   });
   afterAll(async () => {
     await browser?.close();
     await dispose?.();
+    await fix?.stop();
+    await rest?.stop();
   });
 
   it('renders exactly the clicks produced, live, and shows a non-zero event rate', async () => {
@@ -103,5 +129,25 @@ describe.skipIf(!java.available || !chromium.available)(titled('dashboard in Chr
     } finally {
       await other.close();
     }
+  }, 90_000);
+
+  it('shows the FIX and REST venue simulators\' prices in the market panel, through the gateway, the stream and the prices broadcaster', async () => {
+    const rows = '[data-testid="market-quotes"] tbody tr';
+    await page.waitForFunction(
+      (selector) => ['AAPL', 'MSFT', 'EUR/USD', 'USD/JPY'].every((symbol) => document.querySelector(`${selector}[data-symbol="${symbol}"]`) !== null),
+      rows,
+      { timeout: 60_000, polling: 200 },
+    );
+    const shown: Record<string, string[]> = await page.$$eval(rows, (trs) =>
+      Object.fromEntries(trs.map((tr) => [tr.getAttribute('data-symbol'), ['bid', 'ask', 'last-price'].map((id) => tr.querySelector(`[data-testid="${id}"]`)?.textContent ?? '')])),
+    );
+    // REST quotes carry all three prices; the FIX venue sends bids and offers (trades only now and then).
+    const price = (text: string) => Number(text.replace(/,/g, ''));
+    for (const symbol of ['AAPL', 'MSFT']) expect(shown[symbol]!.map(price).every((value) => value > 0)).toBe(true);
+    for (const symbol of ['EUR/USD', 'USD/JPY']) expect(shown[symbol]!.slice(0, 2).map(price).every((value) => value > 0)).toBe(true);
+    // What the page shows for a REST symbol is a quote the venue served.
+    const served = [...rest.served.values()].filter((quote) => quote.symbol === 'AAPL');
+    expect(served.some((quote) => shown.AAPL![0] === formatPrice(quote.bid) && shown.AAPL![1] === formatPrice(quote.ask))).toBe(true);
+    await saveScreenshot(page, 'dashboard-market.png');
   }, 90_000);
 });
