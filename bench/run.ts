@@ -4,12 +4,13 @@ import { benchDashboard } from './dashboard';
 import { benchEndToEnd, type EndToEndResult } from './e2e';
 import { benchQuery, benchSinkIngest } from './lakehouse';
 import { benchWrites } from './writes';
+import { benchWeb } from './web';
 import { benchFraudCore, benchFraudLatency, benchFraudQuality } from './fraud';
 import { formatReport } from '../fraud/cli';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
 import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
-const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|fraud|lakehouse ...] [--seconds N] [--rate N] [--shards N] [--runs N] [--clients N]
+const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|web|fraud|lakehouse ...] [--seconds N] [--rate N] [--shards N] [--runs N] [--clients N]
 
 Runs the benchmarks and prints a table (default: all of them).
   core     aggregator core throughput as a ratio to a bare JSON.parse loop over the same payloads
@@ -23,6 +24,9 @@ Runs the benchmarks and prints a table (default: all of them).
   dashboard  local cloud + headless Chromium (/usr/bin/chromium): p50/p99 latency from putting a
            click to the dashboard showing it (one click every 200 ms for --seconds), then the
            time until all of --clients (default 1000) open WebSocket connections get an update
+  web      the dashboard web app without the local cloud: bundle bytes (raw and gzip -9) from web/build.ts,
+           and in headless Chromium the time the page spends (Performance API: handler + draw + layout) on a
+           snapshot of 30 minutes x 1,000 URLs and on one windows update of 280 windows; --runs N (default 7), median
   fraud    scorer core orders/s against bare JSON.parse; model quality on 50,000 labelled simulated
            orders (seed 1) at the default configuration; local cloud p50/p99 from order put to
            decision readable at --rate (default 200) for --seconds (default 30)
@@ -47,7 +51,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const sections = argv.filter((arg, index) => !arg.startsWith('--') && !argv[index - 1]?.startsWith('--'));
   const run = (name: string) => sections.length === 0 || sections.includes(name);
-  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'fraud', 'lakehouse'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
+  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'web', 'fraud', 'lakehouse'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
 
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   if (run('core')) {
@@ -108,6 +112,26 @@ async function main(argv: string[]): Promise<void> {
       `max ${fixed(broadcast.maxMs)} ms`,
       `first client p50 ${fixed(broadcast.firstReceivedP50Ms)} ms; ${fixed(broadcast.clients)} clients connected and subscribed in ${fixed(broadcast.connectMs / 1000, 1)} s`,
     ]));
+  }
+  if (run('web')) {
+    const web = await benchWeb({ runs: option('runs', 7), log: (line) => console.error(line) });
+    console.log();
+    console.log('### Dashboard web app: bundle (web/build.ts)');
+    console.log(row(['file', 'bytes', 'gzip -9 bytes']));
+    console.log(row(['---', '---:', '---:']));
+    for (const file of web.files) console.log(row([file.name, fixed(file.bytes), fixed(file.gzipBytes)]));
+    console.log();
+    const ms = (values: number[]) => {
+      const { median, min, max } = spread(values);
+      return [`**${fixed(median, 1)} ms**`, `${fixed(min, 1)}-${fixed(max, 1)} ms`, values.length];
+    };
+    console.log('### Dashboard web app: render time in headless Chromium (Performance API in the page: handler + draw + style/layout, no frame wait or paint)');
+    console.log(row(['message', 'size', 'median', 'min-max', 'runs']));
+    console.log(row(['---', '---:', '---:', '---:', '---:']));
+    console.log(row([`snapshot: ${fixed(web.snapshot.windows)} windows (30 min x 1,000 URLs) in ${web.snapshot.messages} messages`, `${fixed(web.snapshot.bytes / 1024)} KiB`, ...ms(web.snapshot.busyMs)]));
+    console.log(row([`snapshot: first message received -> drawn (wall clock, includes frame waits)`, '', ...ms(web.snapshot.firstToDrawnMs)]));
+    console.log(row([`one windows update of ${web.update.windows} windows, on that page`, `${fixed(web.update.bytes / 1024)} KiB`, ...ms(web.update.busyMs)]));
+    console.log();
   }
   if (run('fraud')) {
     console.error('fraud: scorer core, 20,000 orders, 7 alternating rounds...');
