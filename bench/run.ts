@@ -129,8 +129,11 @@ async function main(argv: string[]): Promise<void> {
     console.log(row(['message', 'size', 'median', 'min-max', 'runs']));
     console.log(row(['---', '---:', '---:', '---:', '---:']));
     console.log(row([`snapshot: ${fixed(web.snapshot.windows)} windows (30 min x 1,000 URLs) in ${web.snapshot.messages} messages`, `${fixed(web.snapshot.bytes / 1024)} KiB`, ...ms(web.snapshot.busyMs)]));
+    console.log(row(['of which the message handlers (JSON.parse, zod validation, reduce)', '', ...ms(web.snapshot.handlerMs)]));
     console.log(row([`snapshot: first message received -> drawn (wall clock, includes frame waits)`, '', ...ms(web.snapshot.firstToDrawnMs)]));
     console.log(row([`one windows update of ${web.update.windows} windows, on that page`, `${fixed(web.update.bytes / 1024)} KiB`, ...ms(web.update.busyMs)]));
+    console.log(row(['of which the message handler', '', ...ms(web.update.handlerMs)]));
+    console.log('One process on a 2-core machine shared with other engineers: the figures are noisy; compare ratios within one run.');
     console.log();
   }
   if (run('fraud')) {

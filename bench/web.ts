@@ -38,8 +38,8 @@ export interface WebBenchOptions {
 
 export interface WebBenchResult {
   files: { name: string; bytes: number; gzipBytes: number }[];
-  snapshot: { windows: number; messages: number; bytes: number; busyMs: number[]; firstToDrawnMs: number[] };
-  update: { windows: number; bytes: number; busyMs: number[] };
+  snapshot: { windows: number; messages: number; bytes: number; busyMs: number[]; handlerMs: number[]; firstToDrawnMs: number[] };
+  update: { windows: number; bytes: number; busyMs: number[]; handlerMs: number[] };
 }
 
 const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
@@ -164,8 +164,8 @@ export async function benchWeb({ minutes = 30, urls = 1000, updateWindows = 280,
     snapshot = split.payloads;
     const result: WebBenchResult = {
       files,
-      snapshot: { windows: windows.length, messages: snapshot.length, bytes: snapshot.reduce((sum, payload) => sum + Buffer.byteLength(payload), 0), busyMs: [], firstToDrawnMs: [] },
-      update: { windows: updateWindows, bytes: 0, busyMs: [] },
+      snapshot: { windows: windows.length, messages: snapshot.length, bytes: snapshot.reduce((sum, payload) => sum + Buffer.byteLength(payload), 0), busyMs: [], handlerMs: [], firstToDrawnMs: [] },
+      update: { windows: updateWindows, bytes: 0, busyMs: [], handlerMs: [] },
     };
     let page: Page | undefined;
     for (let run = 1; run <= runs; run += 1) {
@@ -180,6 +180,7 @@ export async function benchWeb({ minutes = 30, urls = 1000, updateWindows = 280,
       }, snapshot.length, { timeout: 120_000, polling: 50 });
       const shown = await totals(page);
       result.snapshot.busyMs.push(shown.handlerMs + shown.drawMs);
+      result.snapshot.handlerMs.push(shown.handlerMs);
       result.snapshot.firstToDrawnMs.push(shown.drawnAt! - shown.firstAt!);
     }
     // Updates on the last page: the current minute's top URLs grow, as one broadcaster batch reports them.
@@ -201,6 +202,7 @@ export async function benchWeb({ minutes = 30, urls = 1000, updateWindows = 280,
       }, undefined, { timeout: 30_000, polling: 20 });
       const shown = await totals(page!);
       result.update.busyMs.push(shown.handlerMs + shown.drawMs);
+      result.update.handlerMs.push(shown.handlerMs);
       // Let the page's once-a-second tick pass between runs.
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
