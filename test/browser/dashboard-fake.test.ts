@@ -11,6 +11,7 @@ import {
   launchChromium,
   rankedCounts,
   requireChromium,
+  saveDocScreenshot,
   saveScreenshot,
   serveDashboard,
   waitForConnectionState,
@@ -229,5 +230,168 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
       fake.denyTokens = false;
       await other.close();
     }
+  });
+});
+
+/**
+ * The page at a fixed time (Playwright's clock: Date is fixed, timers run) with fixed data, in UTC
+ * and en-GB (24-hour times): the rate after load, the data table and footer, and the screenshot in docs/.
+ */
+describe.skipIf(!chromium.available)(titled('dashboard at a fixed time, with fixed data', chromium), () => {
+  const MINUTE = 60_000;
+  const T = Date.parse('2026-03-02T14:37:05Z');
+  const CURRENT = Math.floor(T / MINUTE) * MINUTE;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const URLS = ['/products/1', '/blog/kinesis-101', '/pricing', '/docs/getting-started', '/about'];
+  /** Clicks per minute of each URL: about 44 a second in all. */
+  const BASE = [1200, 640, 410, 250, 120];
+  let fake: FakeDashboardServer;
+  let site: DashboardSite;
+  let browser: Browser;
+  let page: Page;
+  let pageErrors: string[];
+  let sent = 0;
+  let lastSentAt = T;
+  /** The time on the page's clock and the server's (`sentAt`): fixed, moved by the tests. */
+  let now = T;
+  const setNow = async (at: number) => {
+    now = at;
+    await page.clock.setFixedTime(at);
+  };
+
+  const windowAt = (url: string, minuteOffset: number, count: number, lateCount = 0) => ({
+    url,
+    windowStart: iso(CURRENT + minuteOffset * MINUTE),
+    windowEnd: iso(CURRENT + (minuteOffset + 1) * MINUTE),
+    count,
+    lateCount,
+    delta: 0,
+    // The allowed lateness is 60 s: the minute before the current one is still closing.
+    final: minuteOffset < -1,
+  });
+  /** Minutes -29..-1 except a quiet gap (-20..-15), and 5 s of the current minute. */
+  const snapshotWindows = () => {
+    const windows = [];
+    for (let minute = -29; minute <= 0; minute += 1) {
+      if (minute >= -20 && minute <= -15) continue;
+      URLS.forEach((url, rank) => {
+        const count = minute === 0 ? Math.round(BASE[rank]! / 12) : Math.round(BASE[rank]! * (1 + 0.25 * Math.sin(minute + rank)));
+        windows.push(windowAt(url, minute, count, minute === -3 && rank === 2 ? 2 : 0));
+      });
+    }
+    // A minute where only late events fell, and a window with nothing at all: the table shows the first, not the second.
+    windows.push(windowAt('/old-campaign', -18, 0, 3));
+    windows.push(windowAt('/nothing', -25, 0, 0));
+    return windows;
+  };
+  const send = (message: object) => {
+    sent += 1;
+    lastSentAt = now;
+    fake.broadcast(JSON.stringify({ v: PROTOCOL_VERSION, sentAt: new Date(now).toISOString(), ...message }));
+  };
+
+  beforeAll(async () => {
+    fake = await startFakeDashboardServer({ now: () => now });
+    site = await serveDashboard(() => fake.config);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC', locale: 'en-GB' });
+    pageErrors = collectPageErrors(page);
+    await setNow(T);
+    fake.snapshot = snapshotWindows();
+    await page.goto(site.url);
+    await waitForConnectionState(page, 'open');
+    sent += 1; // the snapshot
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await site?.close();
+    await fake?.close();
+  });
+
+  it('shows the true rate from the second update after load, never the backlog the first one carries', async () => {
+    await page.waitForSelector('tr[data-url="/products/1"]');
+    expect(await page.textContent('[data-testid="events-per-second"]')).toBe('–');
+    // Updates once a second, as the broadcaster sends them; the first carries 300 clicks from before the page loaded.
+    const counts = new Map(URLS.map((url, rank) => [url, Math.round(BASE[rank]! / 12)]));
+    const update = (at: number, clicks: number) => {
+      counts.set('/products/1', counts.get('/products/1')! + clicks);
+      return setNow(at).then(() => send({ type: 'windows', windows: [{ ...windowAt('/products/1', 0, counts.get('/products/1')!), delta: clicks }] }));
+    };
+    await update(T + 1000, 300);
+    await expect.poll(() => page.textContent('[data-testid="clicks-this-minute"]')).toBe([...counts.values()].reduce((a, b) => a + b, 0).toLocaleString('en-US'));
+    expect(await page.textContent('[data-testid="events-per-second"]')).toBe('–');
+    expect(await page.textContent('[data-testid="rate-hint"]')).toBe('measuring…');
+    for (const [second, shown] of [[2, '44'], [3, '44'], [4, '44']] as const) {
+      await update(T + second * 1000, 44);
+      await expect.poll(() => page.textContent('[data-testid="events-per-second"]'), { timeout: 5000 }).toBe(shown);
+    }
+    expect(await page.textContent('[data-testid="rate-hint"]')).toBe('clicks counted, last 10 s');
+    // The chart marks the current minute as partial, with how much of it has passed (redrawn every 5 s).
+    await setNow(T + 10_000);
+    await expect.poll(() => page.getAttribute('[data-testid="partial-minute"]', 'data-elapsed'), { timeout: 5000 }).toBe((15 / 60).toFixed(2));
+    expect(await page.getAttribute('[data-testid="partial-minute"]', 'data-minute')).toBe(iso(CURRENT));
+    expect(await page.locator('[data-testid="series-chart"] .partial-segment').count()).toBe(1);
+  });
+
+  it('has a data table of only the minutes with clicks or late clicks, newest first, with totals and late explained', async () => {
+    await page.click('[data-testid="series-table"] >> xpath=ancestor::details/summary');
+    const rows = await page.$$eval('[data-testid="series-table"] tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-minute'), ...Array.from(tr.children).map((cell) => cell.textContent)]));
+    const expectedMinutes = [0, ...Array.from({ length: 29 }, (_, index) => -1 - index).filter((minute) => minute < -20 || minute > -15 || minute === -18)];
+    expect(rows.map((row) => row[0])).toStrictEqual(expectedMinutes.map((minute) => iso(CURRENT + minute * MINUTE)));
+    // The current minute says it is partial; the late-only minute shows 0 clicks and its late ones.
+    expect(rows[0]!.slice(1, 3)).toStrictEqual(['14:37 (so far)', ([...URLS.keys()].reduce((sum, rank) => sum + Math.round(BASE[rank]! / 12), 0) + 300 + 3 * 44).toLocaleString('en-US')]);
+    const lateOnly = rows.find((row) => row[0] === iso(CURRENT - 18 * MINUTE))!;
+    expect(lateOnly.slice(1)).toStrictEqual(['14:19', '0', '3', '–']);
+    const threeAgo = rows.find((row) => row[0] === iso(CURRENT - 3 * MINUTE))!;
+    expect(threeAgo[3]).toBe('2');
+    expect(threeAgo[4]).toBe(`/products/1 (${Math.round(BASE[0]! * (1 + 0.25 * Math.sin(-3))).toLocaleString('en-US')})`);
+    // Totals: every click and every late click of the rows.
+    const total = await page.$$eval('[data-testid="series-table-total"] > *', (cells) => cells.map((cell) => cell.textContent));
+    const sum = (column: number) => rows.reduce((acc, row) => acc + Number(row[column]!.replace(/,/g, '')), 0);
+    expect(total).toStrictEqual([`Total, ${rows.length} minutes`, sum(2).toLocaleString('en-US'), '5', '']);
+    expect(await page.textContent('[data-testid="series-table-note"]')).toBe('Late: clicks that arrived after their minute had closed; they are not in Clicks (see Windows).');
+  });
+
+  it('has a footer with real values only: protocol, messages, invalid frames, time of the last update; no health until the server reports it', async () => {
+    const footer = () => page.$$eval('footer > span:not([hidden])', (spans) => spans.map((span) => span.textContent));
+    const lastUpdate = () => `last update ${iso(lastSentAt).slice(11, 19)}`;
+    await expect.poll(footer).toStrictEqual([`protocol v${PROTOCOL_VERSION}`, `${sent} message${sent === 1 ? '' : 's'}`, '0 invalid ignored', lastUpdate()]);
+    await setNow(now + 1000);
+    send({ type: 'health', status: 'ok' });
+    await expect.poll(footer).toStrictEqual([`protocol v${PROTOCOL_VERSION}`, `${sent} messages`, '0 invalid ignored', lastUpdate(), 'health: ok']);
+  });
+
+  it('keeps docs/dashboard.png current: the same page at the same time with the same data', async () => {
+    send({
+      type: 'alert',
+      alert: { orderId: 'order-1042', userId: 'user-77', score: 8.8, reasons: ['amount 10.0 standard deviations above this user\'s mean (+5.00)', 'IP address not among this user\'s recent ones (+2.20)'], at: iso(T - 20_000), decision: 'BLOCK', amount: 2400, currency: 'EUR', modelVersion: 'v3' },
+    });
+    send({ type: 'decisions', counts: { ALLOW: 97, REVIEW: 2, BLOCK: 1 } });
+    send({
+      type: 'prices',
+      quotes: [
+        { symbol: 'AAPL', bid: 189.42, ask: 189.46, last: 189.44, at: iso(T - 1200), source: 'rest:demo-rest' },
+        { symbol: 'EUR/USD', bid: 1.08341, ask: 1.08347, last: 1.08344, at: iso(T - 800), source: 'fix:demo-fix' },
+        { symbol: 'MSFT', bid: 410.05, ask: 410.11, last: 410.08, at: iso(T - 1500), source: 'rest:demo-rest' },
+      ],
+    });
+    await page.waitForSelector('[data-testid="market-quotes"] tr[data-symbol="MSFT"]');
+    send({
+      type: 'prices',
+      quotes: [
+        { symbol: 'AAPL', bid: 189.45, ask: 189.49, last: 189.47, at: iso(T - 200), source: 'rest:demo-rest' },
+        { symbol: 'EUR/USD', bid: 1.08338, ask: 1.08344, last: 1.0834, at: iso(T - 100), source: 'fix:demo-fix' },
+      ],
+    });
+    await page.waitForSelector('[data-testid="market-quotes"] tr[data-symbol="EUR/USD"][data-direction="down"]');
+    await page.waitForSelector('[data-testid="fraud-alerts"] li[data-order-id="order-1042"]');
+    // The data table folded and the page at its top, as a visitor first sees it.
+    await page.$eval('[data-testid="series-table"]', (table) => table.closest('details')!.removeAttribute('open'));
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const changed = await saveDocScreenshot(page, 'docs/dashboard.png');
+    // A second shot of the unchanged page is byte-identical: the image only changes when the page does.
+    expect(await saveDocScreenshot(page, 'docs/dashboard.png')).toBe(false);
+    if (changed) console.warn('docs/dashboard.png changed: commit it with the change to the page');
+    expect(pageErrors).toStrictEqual([]);
   });
 });

@@ -29,6 +29,8 @@ export interface FakeServerOptions {
   readonly tokenLifetimeSeconds?: number;
   /** The server closes a connection this long after it opened. @default - never */
   readonly maxConnectionMs?: number;
+  /** Server time (the messages' `sentAt`), e.g. fixed for a deterministic page. @default - the real clock, 5 s into a minute at start */
+  readonly now?: () => number;
 }
 
 /** A request to the Cognito token endpoint, and the ID token it issued (undefined when refused). */
@@ -93,7 +95,7 @@ export interface FakeDashboardServer {
   close(): Promise<void>;
 }
 
-export async function startFakeDashboardServer({ tokenLifetimeSeconds = 3600, maxConnectionMs }: FakeServerOptions = {}): Promise<FakeDashboardServer> {
+export async function startFakeDashboardServer({ tokenLifetimeSeconds = 3600, maxConnectionMs, now: clock }: FakeServerOptions = {}): Promise<FakeDashboardServer> {
   const issued = new Set<string>();
   const clients = new Set<WebSocket>();
   const attempts: number[] = [];
@@ -109,7 +111,7 @@ export async function startFakeDashboardServer({ tokenLifetimeSeconds = 3600, ma
   const wss = new WebSocketServer({ noServer: true });
   const realStart = Date.now();
   const offset = 5_000 - (realStart % MINUTE);
-  const now = () => Date.now() + offset;
+  const now = clock ?? (() => Date.now() + offset);
 
   const tokenEndpoint = (req: IncomingMessage, res: ServerResponse) => {
     res.setHeader('access-control-allow-origin', '*');

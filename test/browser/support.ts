@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -135,6 +135,19 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
   const path = join(ARTIFACTS_DIR, name);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/**
+ * A screenshot kept in the repository (docs/): written only when its bytes differ, so a run that
+ * renders the same page leaves the working tree clean. Returns whether it changed.
+ */
+export async function saveDocScreenshot(page: Page, relativePath: string): Promise<boolean> {
+  const path = join(__dirname, '..', '..', relativePath);
+  const png = await page.screenshot({ fullPage: true, animations: 'disabled', caret: 'hide' });
+  if (existsSync(path) && readFileSync(path).equals(png)) return false;
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, png);
+  return true;
 }
 
 /** Puts the page's errors in the test output: a failing dashboard test then says why. */

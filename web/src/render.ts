@@ -130,6 +130,7 @@ export class DashboardView {
   private readonly legend: HTMLElement;
   private readonly seriesTable: HTMLTableElement;
   private readonly seriesEmpty: HTMLElement;
+  private readonly seriesNote: HTMLElement;
   private readonly windows: HTMLElement;
   private readonly windowsEmpty: HTMLElement;
   private readonly alerts: HTMLElement;
@@ -170,6 +171,7 @@ export class DashboardView {
     this.legend = required(root, '[data-testid="series-legend"]');
     this.seriesTable = required(root, '[data-testid="series-table"]');
     this.seriesEmpty = required(root, '[data-testid="series-empty"]');
+    this.seriesNote = required(root, '[data-testid="series-table-note"]');
     this.windows = required(root, '[data-testid="windows"] tbody');
     this.windowsEmpty = required(root, '[data-testid="windows-empty"]');
     this.alerts = required(root, '[data-testid="alerts"]');
@@ -237,7 +239,7 @@ export class DashboardView {
     this.renderWindows(summaries);
     this.renderAlerts(state.alerts);
 
-    setText(this.messages, `${integer.format(state.messages)} messages`);
+    setText(this.messages, `${integer.format(state.messages)} message${state.messages === 1 ? '' : 's'}`);
     setText(this.invalid, `${integer.format(state.invalidMessages)} invalid ignored`);
     this.invalid.classList.toggle('warn', state.invalidMessages > 0);
     // Only what the server said: no placeholder for a health report that never came.
@@ -338,6 +340,18 @@ export class DashboardView {
       });
     this.seriesTable.tHead!.replaceChildren(head);
     this.seriesTable.tBodies[0]!.replaceChildren(...body);
+    // Totals over the rows, and what Late means, so the table reads on its own.
+    const lateTotal = total.late.reduce((sum, late) => sum + late, 0);
+    const totals = element('tr', { attrs: { 'data-testid': 'series-table-total' } });
+    totals.append(
+      element('th', { text: `Total, ${integer.format(body.length)} minute${body.length === 1 ? '' : 's'}`, attrs: { scope: 'row' } }),
+      element('td', { className: 'num', text: integer.format(total.total) }),
+      element('td', { className: 'num muted', text: integer.format(lateTotal) }),
+      element('td', { text: '' }),
+    );
+    this.seriesTable.createTFoot().replaceChildren(...(body.length === 0 ? [] : [totals]));
+    setText(this.seriesNote, lateTotal === 0 ? '' : 'Late: clicks that arrived after their minute had closed; they are not in Clicks (see Windows).');
+    this.seriesNote.hidden = lateTotal === 0;
   }
 
   private drawChart(model: ChartModel, currentMinuteMs: number, elapsed: number): void {
