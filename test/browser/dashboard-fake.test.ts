@@ -139,6 +139,16 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
       );
       expect(clipped).toStrictEqual([]);
       expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      // The chart's minute labels do not run into each other.
+      const labels = await phone.$$eval('[data-testid="series-chart"] .grid text[text-anchor]:not([dominant-baseline])', (texts) =>
+        texts.map((text) => {
+          const box = text.getBoundingClientRect();
+          return { text: text.textContent, left: box.left, right: box.right };
+        }),
+      );
+      expect(labels.length).toBeGreaterThanOrEqual(3);
+      const overlapping = labels.slice(1).filter((label, index) => label.left < labels[index]!.right);
+      expect(overlapping).toStrictEqual([]);
       // A minute with only late clicks says so.
       expect(await phone.textContent(`tr[data-window-start="${new Date(fake.minute(-6)).toISOString()}"] [data-testid="window-status"]`)).toBe('final · late only');
       await saveScreenshot(phone, 'dashboard-phone.png');

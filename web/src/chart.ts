@@ -24,7 +24,7 @@ export interface ChartModel {
   readonly height: number;
   readonly plot: { readonly left: number; readonly top: number; readonly right: number; readonly bottom: number };
   readonly yTicks: readonly { readonly value: number; readonly y: number }[];
-  /** Every fifth minute, counted back from the current one; the last is anchored at its end so it is not clipped. */
+  /** Every `minutesPerTick`th minute, counted back from the current one; the last is anchored at its end so it is not clipped. */
   readonly xTicks: readonly { readonly ms: number; readonly x: number; readonly anchor: 'middle' | 'end' }[];
   readonly lines: readonly ChartLine[];
 }
@@ -43,7 +43,11 @@ export function tickStep(max: number): number {
 
 const round1 = (value: number): number => Math.round(value * 10) / 10;
 
-export function chartModel(set: SeriesSet, { width = 720, height = 260, partialLast = false } = {}): ChartModel {
+/**
+ * @param minutesPerTick - minutes between x labels: 5 leaves a label about 35 px on a phone-width
+ *   chart, less than "12:35 PM" needs, so narrow charts pass 10
+ */
+export function chartModel(set: SeriesSet, { width = 720, height = 260, partialLast = false, minutesPerTick = 5 } = {}): ChartModel {
   const plot = { left: 44, top: 12, right: width - 12, bottom: height - 28 };
   const highest = Math.max(0, ...set.series.flatMap((series) => series.points));
   const step = tickStep(highest);
@@ -54,7 +58,7 @@ export function chartModel(set: SeriesSet, { width = 720, height = 260, partialL
   const yTicks = Array.from({ length: max / step + 1 }, (_, index) => ({ value: index * step, y: y(index * step) }));
   const xTicks = set.minutes
     .map((ms, index) => ({ ms, x: x(index), index }))
-    .filter(({ index }) => (count - 1 - index) % 5 === 0)
+    .filter(({ index }) => (count - 1 - index) % minutesPerTick === 0)
     .map(({ ms, x: position, index }) => ({ ms, x: position, anchor: index === count - 1 ? ('end' as const) : ('middle' as const) }));
   const lines = set.series.map((series, index) => {
     const lastIndex = series.points.length - 1;

@@ -299,7 +299,7 @@ export class DashboardView {
     if (key === this.chartKey) return;
     this.chartKey = key;
     this.seriesEmpty.hidden = set.series.length > 0;
-    const model = chartModel(set, { width, height, partialLast: true });
+    const model = chartModel(set, { width, height, partialLast: true, minutesPerTick: width < 500 ? 10 : 5 });
     this.drawChart(model, set.minutes.at(-1)!, elapsed);
 
     this.legend.replaceChildren(
