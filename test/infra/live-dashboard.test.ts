@@ -165,8 +165,8 @@ describe('@connections permissions', () => {
         asArray(statement.Action).some((action) => action.startsWith('execute-api:')),
       ),
     );
-    // The connections function, the broadcaster, and the fraud pipeline's alert broadcaster.
-    expect(grants).toHaveLength(3);
+    // The connections function, the broadcaster, the fraud pipeline's alert broadcaster and the market panel's prices broadcaster.
+    expect(grants).toHaveLength(4);
     for (const grant of grants) expect(grant.Resource).toStrictEqual(connectionsArn());
   });
 

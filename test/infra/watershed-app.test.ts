@@ -258,6 +258,9 @@ describe('cdk-nag AwsSolutions', () => {
         'Watershed CloudFormation-Validate::W3010',
         'Watershed/MarketData/Vpc/FlowLog CloudFormation-Validate::F3002',
         'Watershed/MarketData/Vpc/FlowLog CloudFormation-Validate::F3003',
+        'Watershed/MarketPanel/FailedBatchQueue AwsSolutions-SQS3',
+        'Watershed/MarketPanel/PricesBroadcaster AwsSolutions-L1',
+        'Watershed/MarketPanel/PricesBroadcasterRole AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<LiveDashboardWebSocketApi328A79FC>/live/*/@connections/*]',
       ].sort(),
     );
     for (const { id, reason } of acks.filter(({ id }) => id.startsWith('AwsSolutions-'))) {
