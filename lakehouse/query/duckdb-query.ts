@@ -35,6 +35,9 @@ export interface QueryResult {
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteString = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
+/** The partition key of an unpartitioned delete file, which applies to every partition. */
+const GLOBAL_PARTITION = partitionKey({});
+
 /** Copies `uri` into the cache once; returns the local path. */
 async function cached(store: ObjectStore, cacheDirectory: string, uri: string): Promise<string> {
   const path = join(cacheDirectory, `${createHash('sha256').update(uri).digest('hex').slice(0, 32)}.parquet`);
@@ -83,6 +86,13 @@ export async function createSnapshotView(
   const equality = files.deleteFiles.filter((entry) => entry.dataFile.content === DataFileContent.equalityDeletes);
   const positional = list(DataFileContent.positionDeletes);
 
+  // Deletes become hash joins, not anti-joins: each delete set is first reduced to one row per
+  // key (and partition) holding the highest sequence number that deletes it. A data row is
+  // deleted exactly when that number is higher than its file's (equality) or not lower (position),
+  // so a LEFT JOIN on equal keys plus a comparison on the joined row decides it. The former
+  // `NOT EXISTS (... e.seq > f.seq ...)` made DuckDB compare every row with every delete of its key
+  // set through a non-equi join: 67x to 150x the bare scan.
+  const joins: string[] = [];
   const conditions: string[] = [];
   // Equality deletes, grouped by the columns they compare (normally one group: the unique key).
   const groups = new Map<string, { names: string[]; paths: string[] }>();
@@ -95,25 +105,42 @@ export async function createSnapshotView(
   }
   let index = 0;
   for (const { names, paths } of groups.values()) {
-    const deletes = `${prefix}_eq${index++}`;
+    const deletes = `${prefix}_eq${index}`;
+    const alias = `e${index}`;
+    const globalAlias = `g${index}`;
+    index += 1;
     const cols = names.map(quoteIdentifier).join(', ');
+    const keyed = `SELECT ${names.map((column) => `d.${quoteIdentifier(column)}`).join(', ')}, f.seq AS __seq, f.part AS __part FROM read_parquet([${paths.join(', ')}], filename = true) d JOIN ${prefix}_files f ON f.local_path = d.filename`;
+    // Partitioned delete files apply within their partition; unpartitioned ones (no partition
+    // values) to every partition, as in readLiveRows.
     await connection.run(
-      `CREATE OR REPLACE TEMP VIEW ${deletes} AS SELECT ${cols}, f.seq AS __seq, f.part AS __part FROM read_parquet([${paths.join(', ')}], filename = true) d JOIN ${prefix}_files f ON f.local_path = d.filename`,
+      `CREATE OR REPLACE TEMP TABLE ${deletes} AS SELECT ${cols}, __part, max(__seq) AS __max_seq FROM (${keyed}) WHERE __part <> ${quoteString(GLOBAL_PARTITION)} GROUP BY ${cols}, __part`,
     );
-    const match = names.map((column) => `e.${quoteIdentifier(column)} = d.${quoteIdentifier(column)}`).join(' AND ');
-    conditions.push(`NOT EXISTS (SELECT 1 FROM ${deletes} e WHERE ${match} AND e.__seq > f.seq AND e.__part = f.part)`);
+    const match = (on: string) => names.map((column) => `${on}.${quoteIdentifier(column)} IS NOT DISTINCT FROM d.${quoteIdentifier(column)}`).join(' AND ');
+    joins.push(`LEFT JOIN ${deletes} ${alias} ON ${match(alias)} AND ${alias}.__part = f.part`);
+    conditions.push(`(${alias}.__max_seq IS NULL OR ${alias}.__max_seq <= f.seq)`);
+    const hasGlobal = equality.some((entry) => partitionKey(entry.dataFile.partition) === GLOBAL_PARTITION);
+    if (hasGlobal) {
+      await connection.run(
+        `CREATE OR REPLACE TEMP TABLE ${deletes}_global AS SELECT ${cols}, max(__seq) AS __max_seq FROM (${keyed}) WHERE __part = ${quoteString(GLOBAL_PARTITION)} GROUP BY ${cols}`,
+      );
+      joins.push(`LEFT JOIN ${deletes}_global ${globalAlias} ON ${match(globalAlias)}`);
+      conditions.push(`(${globalAlias}.__max_seq IS NULL OR ${globalAlias}.__max_seq <= f.seq)`);
+    }
   }
   if (positional.length > 0) {
     const deletes = `${prefix}_pos`;
     await connection.run(
-      `CREATE OR REPLACE TEMP VIEW ${deletes} AS SELECT d.file_path, d.pos, f.seq AS __seq FROM read_parquet([${positional.join(', ')}], filename = true) d JOIN ${prefix}_files f ON f.local_path = d.filename`,
+      `CREATE OR REPLACE TEMP TABLE ${deletes} AS SELECT d.file_path, d.pos, max(f.seq) AS __max_seq FROM read_parquet([${positional.join(', ')}], filename = true) d ` +
+        `JOIN ${prefix}_files f ON f.local_path = d.filename GROUP BY d.file_path, d.pos`,
     );
-    conditions.push(`NOT EXISTS (SELECT 1 FROM ${deletes} p WHERE p.file_path = f.uri AND p.pos = d.file_row_number AND p.__seq >= f.seq)`);
+    joins.push(`LEFT JOIN ${deletes} p ON p.file_path = f.uri AND p.pos = d.file_row_number`);
+    conditions.push('(p.__max_seq IS NULL OR p.__max_seq < f.seq)');
   }
   const projected = schema.fields.map((field) => `d.${quoteIdentifier(field.name)}`).join(', ');
   await connection.run(
     `CREATE OR REPLACE TEMP VIEW ${quoteIdentifier(name)} AS SELECT ${projected} FROM read_parquet([${dataList.join(', ')}], filename = true, file_row_number = true) d ` +
-      `JOIN ${prefix}_files f ON f.local_path = d.filename${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`,
+      `JOIN ${prefix}_files f ON f.local_path = d.filename ${joins.join(' ')}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`,
   );
 }
 
