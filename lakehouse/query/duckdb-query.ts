@@ -7,6 +7,7 @@ import { resolveSnapshot, type Snapshot } from '../iceberg/metadata';
 import { partitionKey } from '../iceberg/schema';
 import type { IcebergTable } from '../iceberg/table';
 import type { ObjectStore } from '../object-store';
+import { assertSingleSelect, QueryError, referencedTables, type AsOf } from './statement';
 
 /**
  * SQL over Iceberg snapshots with DuckDB. DuckDB's iceberg and httpfs extensions cannot be
@@ -18,12 +19,7 @@ import type { ObjectStore } from '../object-store';
  * and only a single SELECT is accepted, so a query cannot change a table.
  */
 
-export class QueryError extends Error {
-  override readonly name = 'QueryError';
-}
-
-/** `--as-of`: a snapshot id, or an instant (epoch ms). */
-export type AsOf = { snapshotId: number } | { timestampMs: number };
+export { QueryError, referencedTables, type AsOf } from './statement';
 
 export interface QueryResult {
   columns: string[];
@@ -153,14 +149,6 @@ function plain(value: unknown): unknown {
   return (value as { toString(): string }).toString();
 }
 
-/** Table names the SQL mentions (as whole words), among `known`. */
-export function referencedTables(sql: string, known: readonly string[]): string[] {
-  return known.filter((name) => new RegExp(`(^|[^A-Za-z0-9_])${name}([^A-Za-z0-9_]|$)`, 'i').test(sql));
-}
-
-/** How a read-only query may start (SELECT, WITH ... SELECT, DuckDB's FROM-first and VALUES forms). */
-const READ_ONLY_KEYWORDS = new Set(['SELECT', 'WITH', 'FROM', 'VALUES', 'TABLE', '(']);
-
 export interface LakehouseQueryOptions {
   sql: string;
   /** Table name -> the opened Iceberg table. */
@@ -180,10 +168,7 @@ export async function queryLakehouse(options: LakehouseQueryOptions): Promise<Qu
   try {
     const extracted = await connection.extractStatements(options.sql);
     if (extracted.count !== 1) throw new QueryError(`give exactly one SQL statement; received ${extracted.count}`);
-    const keyword = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*([A-Za-z(]+)/.exec(options.sql)?.[1]?.toUpperCase() ?? '';
-    if (!READ_ONLY_KEYWORDS.has(keyword.replace(/^\(+/, '(') === '(' ? '(' : keyword)) {
-      throw new QueryError(`only SELECT queries are allowed: the lakehouse is read-only here (received a statement starting with ${keyword || 'nothing'})`);
-    }
+    assertSingleSelect(options.sql);
     const snapshots: Record<string, Snapshot | undefined> = {};
     for (const name of names) {
       const table = options.tables[name]!;
