@@ -6,7 +6,7 @@ import type { MarketTick } from '../../contracts/market-data';
 import { IcebergTable } from '../../lakehouse/iceberg/table';
 import { DataFileContent } from '../../lakehouse/iceberg/avro';
 import { writePositionDeleteFile } from '../../lakehouse/iceberg/parquet';
-import { appendRows } from '../../lakehouse/iceberg/writer';
+import { appendRows, writeRows } from '../../lakehouse/iceberg/writer';
 import { readLiveRows } from '../../lakehouse/iceberg/scan';
 import { compactTable, expireTableSnapshots } from '../../lakehouse/maintenance';
 import { MemoryObjectStore } from '../../lakehouse/object-store';
@@ -134,8 +134,22 @@ describe('queryLakehouse: deletes applied by the spec, agreeing with icebird and
       operation: 'delete',
       addedDeleteFiles: [{ content: DataFileContent.positionDeletes, filePath: uri, fileFormat: 'PARQUET', partition: target.partition, recordCount: 1, fileSizeInBytes: bytes.byteLength }],
     });
+    // A position delete committed with its data file (the same sequence number) applies too.
+    const written = await writeRows(table, [tick('9', 'AAPL', 9), tick('8', 'AAPL', 8)]);
+    const fresh = written.dataFiles[0]!;
+    const sameCommit = writePositionDeleteFile([{ filePath: fresh.filePath, pos: 0 }]);
+    const sameCommitUri = table.newDataFileUri('eventTime_day=2026-11-30', 'pos-deletes');
+    await store.put(sameCommitUri, sameCommit);
+    await table.commit({
+      operation: 'overwrite',
+      addedDataFiles: written.dataFiles,
+      addedDeleteFiles: [
+        ...written.deleteFiles,
+        { content: DataFileContent.positionDeletes, filePath: sameCommitUri, fileFormat: 'PARQUET', partition: fresh.partition, recordCount: 1, fileSizeInBytes: sameCommit.byteLength },
+      ],
+    });
     const own = pairs((await readLiveRows(table)).rows);
-    expect(own).toHaveLength(3);
+    expect(own).toStrictEqual(['1:12', '3:21', '4:22', '8:8']);
     expect(await queried(table)).toStrictEqual(own);
     expect(pairs(await readWithIcebird(store, LOCATION))).toStrictEqual(own);
   });
