@@ -127,7 +127,7 @@ export async function createSnapshotView(
   }
   const projected = schema.fields.map((field) => `d.${quoteIdentifier(field.name)}`).join(', ');
   await connection.run(
-    `CREATE OR REPLACE TEMP VIEW ${quoteIdentifier(name)} AS SELECT ${projected} FROM read_parquet([${dataList.join(', ')}], filename = true, file_row_number = true) d ` +
+    `CREATE OR REPLACE TEMP VIEW ${quoteIdentifier(name)} AS SELECT ${projected} FROM read_parquet([${dataList.join(', ')}], filename = true${positional.length > 0 ? ', file_row_number = true' : ''}) d ` +
       `JOIN ${prefix}_files f ON f.local_path = d.filename${joins.map((join) => ` ${join}`).join('')}`,
   );
 }
