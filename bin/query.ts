@@ -5,7 +5,7 @@ import { AthenaClient } from '@aws-sdk/client-athena';
 import { DEFAULT_STATE_DIRECTORY } from '../contracts/local-cloud';
 import { LAKEHOUSE_TABLE_NAMES } from '../lakehouse/tables';
 import { formatRows, OUTPUT_FORMATS, type OutputFormat } from '../lakehouse/query/format';
-import { QueryError, type AsOf } from '../lakehouse/query/statement';
+import { QueryError, type AsOf, type AthenaAsOf } from '../lakehouse/query/statement';
 import { explainAwsError, OpsError, resolveTargetEnvironment } from '../ops/target';
 import { parseTargetFlags, TARGET_HELP, TARGET_OPTIONS, UsageError as TargetUsageError, type TargetFlags } from '../simulator/args';
 import { findLakehouse, UsageError } from './lakehouse-target';
@@ -48,6 +48,11 @@ export function parseAsOf(value: string): AsOf {
   return { timestampMs: ms };
 }
 
+/** `--as-of` for Athena: as parseAsOf, but a snapshot id of any length is kept as its exact digits. */
+export function parseAthenaAsOf(value: string): AthenaAsOf {
+  return /^\d{1,19}$/.test(value) ? { snapshotId: value.replace(/^0+(?=\d)/, '') } : parseAsOf(value);
+}
+
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'as-of': { type: 'string' },
@@ -61,7 +66,8 @@ const OPTIONS = {
 export interface QueryCommand {
   sql: string;
   format: OutputFormat;
-  asOf?: AsOf;
+  /** AsOf for --target local; AthenaAsOf (snapshot ids as exact digits) otherwise. */
+  asOf?: AsOf | AthenaAsOf;
   stateDirectory?: string;
   target: TargetFlags;
 }
@@ -97,7 +103,7 @@ export function parseQueryArgs(argv: readonly string[]): QueryCommand | 'help' {
   return {
     sql: positionals[0]!,
     format: format as OutputFormat,
-    ...(values['as-of'] !== undefined ? { asOf: parseAsOf(values['as-of']) } : {}),
+    ...(values['as-of'] !== undefined ? { asOf: target.target === 'local' ? parseAsOf(values['as-of']) : parseAthenaAsOf(values['as-of']) } : {}),
     ...(values['state-dir'] !== undefined ? { stateDirectory: values['state-dir'] } : {}),
     target,
   };
@@ -116,7 +122,7 @@ async function runLocal(command: QueryCommand, io: CliIo): Promise<void> {
   const lakehouse = findLakehouse(command.stateDirectory);
   try {
     const tables = Object.fromEntries(await Promise.all(LAKEHOUSE_TABLE_NAMES.map(async (name) => [name, await lakehouse.open(name)] as const)));
-    const result = await queryLakehouse({ sql: command.sql, tables, ...(command.asOf ? { asOf: command.asOf } : {}), cacheDirectory: lakehouse.cacheDirectory });
+    const result = await queryLakehouse({ sql: command.sql, tables, ...(command.asOf ? { asOf: command.asOf as AsOf } : {}), cacheDirectory: lakehouse.cacheDirectory });
     for (const [name, snapshot] of Object.entries(result.snapshots)) {
       io.stderr(snapshot === undefined ? `${name}: no snapshot yet (empty)\n` : `${name}: snapshot ${snapshot['snapshot-id']} of ${new Date(snapshot['timestamp-ms']).toISOString()}\n`);
     }

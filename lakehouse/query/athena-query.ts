@@ -7,7 +7,7 @@ import {
   type Datum,
   type QueryExecution,
 } from '@aws-sdk/client-athena';
-import { assertSingleSelect, QueryError, referencedTables, timeTravelClause, withTimeTravel, type AsOf } from './statement';
+import { assertSingleSelect, QueryError, referencedTables, timeTravelClause, withTimeTravel, type AthenaAsOf } from './statement';
 
 /**
  * The AWS side of `npm run query`: the same single SELECT, run by Athena in the stack's
@@ -24,7 +24,7 @@ export interface AthenaQueryOptions {
   database: string;
   /** The lakehouse table names, for the time-travel rewrite. */
   tables: readonly string[];
-  asOf?: AsOf;
+  asOf?: AthenaAsOf;
   /** Progress lines for long queries (the CLI writes them to stderr). */
   onProgress?: (line: string) => void;
   /** Polling: first wait, growth factor and cap. @default 200 ms, x1.5, 2,000 ms */
@@ -65,7 +65,7 @@ export function athenaValue(datum: Datum | undefined, column: ColumnInfo): unkno
 const megabytes = (bytes: number | undefined) => `${((bytes ?? 0) / 1_000_000).toFixed(1)} MB`;
 
 /** The SQL Athena runs: the guard passed, `--as-of` applied. */
-export function athenaSql(sql: string, tables: readonly string[], asOf: AsOf | undefined): string {
+export function athenaSql(sql: string, tables: readonly string[], asOf: AthenaAsOf | undefined): string {
   assertSingleSelect(sql);
   if (asOf === undefined) return sql;
   const travelled = withTimeTravel(sql, tables, asOf);

@@ -12,6 +12,12 @@ export class QueryError extends Error {
 /** `--as-of`: a snapshot id, or an instant (epoch ms). */
 export type AsOf = { snapshotId: number } | { timestampMs: number };
 
+/**
+ * `--as-of` for Athena: the snapshot id may be its decimal text, since Iceberg snapshot ids are
+ * longs (those Firehose's writer picks often exceed 2^53, which a JS number would round).
+ */
+export type AthenaAsOf = { snapshotId: number | string } | { timestampMs: number };
+
 type TokenKind = 'space' | 'comment' | 'string' | 'quoted' | 'word' | 'punct';
 interface Token {
   kind: TokenKind;
@@ -82,7 +88,7 @@ export function athenaTimestamp(ms: number): string {
 }
 
 /** The clause Athena's Iceberg time travel puts after a table reference. */
-export function timeTravelClause(asOf: AsOf): string {
+export function timeTravelClause(asOf: AthenaAsOf): string {
   return 'snapshotId' in asOf ? `FOR VERSION AS OF ${asOf.snapshotId}` : `FOR TIMESTAMP AS OF ${athenaTimestamp(asOf.timestampMs)}`;
 }
 
@@ -93,7 +99,7 @@ export function timeTravelClause(asOf: AsOf): string {
  * after the table name, before its alias. Names inside strings, comments, or used as column
  * qualifiers (`market_ticks.symbol`) are left alone. Returns the SQL and the tables it rewrote.
  */
-export function withTimeTravel(sql: string, tables: readonly string[], asOf: AsOf): { sql: string; tables: string[] } {
+export function withTimeTravel(sql: string, tables: readonly string[], asOf: AthenaAsOf): { sql: string; tables: string[] } {
   const tokens = tokenize(sql);
   const known = new Set(tables.map((name) => name.toLowerCase()));
   const nameOf = (token: Token) => (token.kind === 'quoted' ? token.text.slice(1, -1).replaceAll('""', '"') : token.kind === 'word' ? token.text : undefined);

@@ -212,6 +212,15 @@ describe('npm run query --target aws (CLI)', () => {
     expect(result.stdout).toBe('');
   });
 
+  it('--as-of a snapshot id beyond 2^53 (as Iceberg writers pick them) reaches Athena digit for digit', async () => {
+    athenaMock.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: QUERY_ID });
+    athenaMock.on(GetQueryExecutionCommand).resolves(execution('SUCCEEDED'));
+    athenaMock.on(GetQueryResultsCommand).resolves(page([], { header: true }));
+    const result = await cli(['SELECT count(*) FROM market_ticks', '--target', 'aws', '--outputs-file', outputsFile, '--as-of', '6713920480321574917']);
+    expect(result.code).toBe(0);
+    expect(athenaMock.commandCalls(StartQueryExecutionCommand)[0]!.args[0].input.QueryString).toBe('SELECT count(*) FROM market_ticks FOR VERSION AS OF 6713920480321574917');
+  });
+
   it('a SQL error from Athena exits 1 and names the error', async () => {
     athenaMock.on(StartQueryExecutionCommand).resolves({ QueryExecutionId: QUERY_ID });
     athenaMock.on(GetQueryExecutionCommand).resolves(execution('FAILED', { AthenaError: { ErrorCategory: 2, ErrorMessage: "SYNTAX_ERROR: line 1:8: Column 'nope' cannot be resolved" } }));
