@@ -25,7 +25,8 @@ workgroup (output LakehouseWorkGroup) against its Glue database (output Lakehous
   --json, --csv       shorthands for --format json / --format csv          (default off)
   --state-dir DIR     the local cloud's state directory, --target local    (default ${DEFAULT_STATE_DIRECTORY})
 ${TARGET_HELP}
-                      (--target aws|localstack needs --outputs-file: the workgroup and database are read there)
+                      --endpoint, --outputs-file and --region apply to --target aws|localstack, which
+                      needs --outputs-file (the workgroup and database are read there); local uses --state-dir
   -h, --help          this text
 Data goes to stdout; the snapshots read (local) or the query id and bytes scanned (Athena), and
 progress of long Athena queries, to stderr. Exit codes: 0 ok, 1 query failed, 2 usage.`;
