@@ -29,7 +29,7 @@ import { RandomWalk } from './random-walk';
  * `loseNext(n)` keeps the next n market-data messages off the wire (stored, so a ResendRequest
  * gets them back with PossDupFlag=Y), `resend(n)` sends the last n market-data messages again with
  * PossDupFlag=Y unasked, `mute()` stops the feed and the heartbeats (the peer's TestRequest is still
- * answered), `testRequest(id)` sends a TestRequest, `drop()` cuts the connection, `stop()` and
+ * answered), `testRequest(id)` sends a TestRequest, `resendRequest(begin, end)` a ResendRequest, `drop()` cuts the connection, `stop()` and
  * `start()` restart the acceptor. `received` and `transmitted` log every message, for tests.
  */
 export interface FixVenueOptions {
@@ -100,6 +100,7 @@ class VenueSession extends AsciiSession {
       possDup: view.getTyped('PossDupFlag') === true,
       ...(msgType === String(MsgType.ResendRequest) ? { beginSeqNo: view.getTyped('BeginSeqNo') as number, endSeqNo: view.getTyped('EndSeqNo') as number } : {}),
       ...(view.getString('TestReqID') == null ? {} : { testReqId: view.getString('TestReqID')! }),
+      ...(msgType === String(MsgType.SequenceReset) ? { gapFill: view.getTyped('GapFillFlag') === true, newSeqNo: view.getTyped('NewSeqNo') as number } : {}),
     });
     super.onMsg(msgType, view);
   }
@@ -188,14 +189,28 @@ class VenueSession extends AsciiSession {
     this.send(MsgType.TestRequest, { TestReqID: id });
   }
 
+  resendRequest(beginSeqNo: number, endSeqNo: number): void {
+    this.send(MsgType.ResendRequest, { BeginSeqNo: beginSeqNo, EndSeqNo: endSeqNo });
+  }
+
   /** Jumps the outgoing sequence number: the numbers skipped were never sent. */
   skip(count: number): void {
     const transmitter = this.transport?.transmitter as unknown as { msgSeqNum: number } | undefined;
     if (transmitter !== undefined) transmitter.msgSeqNum += count;
   }
 
+  /**
+   * Cuts the connection and stops the feed at once: the engine notices the closed socket later (or,
+   * after the acceptor closed, not at all), and a feed still running would encode messages with
+   * this connection's sequence numbers beside the next connection's.
+   */
   drop(): void {
+    if (this.feedTimer !== undefined) clearInterval(this.feedTimer);
+    this.feedTimer = undefined;
+    this.venue.detach(this);
     this.transport?.duplex.destroy();
+    // And the engine's heartbeat timer, which would otherwise tick on for a dead connection.
+    this.stop();
   }
 
   protected onReady(): void {}
@@ -245,7 +260,9 @@ export class FixVenue {
     return this.messageStore;
   }
 
+  /** One gateway connection at a time: a new one replaces (and cuts) the one before. */
   attach(session: VenueSession): void {
+    if (this.session !== undefined && this.session !== session) this.session.drop();
     this.session = session;
   }
 
@@ -313,6 +330,11 @@ export class FixVenue {
 
   testRequest(id: string): void {
     this.requireSession('testRequest').testRequest(id);
+  }
+
+  /** Asks the gateway to resend its messages beginSeqNo..endSeqNo (0: up to its last). */
+  resendRequest(beginSeqNo: number, endSeqNo: number): void {
+    this.requireSession('resendRequest').resendRequest(beginSeqNo, endSeqNo);
   }
 
   /** Silence: no market data and no heartbeats until unmute(); TestRequests are still answered. */

@@ -90,6 +90,23 @@ describe('FIX session against the venue simulator', () => {
     expect(table.items.get(runner.store!.sessionId.toString())!.targetSeqNum).toBeGreaterThan(Math.max(...venue.sent.keys()));
   });
 
+  it('answers the venue\'s ResendRequest with a SequenceReset-GapFill over its session messages, and stays logged on', async () => {
+    const runner = await start();
+    await until(() => received(MsgType.Heartbeat).length >= 1, () => 'no heartbeat', 5_000);
+    const lastFromGateway = venue.received.at(-1)!.seqNum;
+
+    venue.resendRequest(2, lastFromGateway);
+    await until(() => received(MsgType.SequenceReset).length > 0, () => 'no SequenceReset from the gateway', 5_000);
+    await sleep(1_200);
+
+    // The gateway sends no market data: Logon (1) is never resent, MarketDataRequest and heartbeats are replaced by a gap fill.
+    expect(received(MsgType.SequenceReset)).toStrictEqual([expect.objectContaining({ seqNum: 2, possDup: true, gapFill: true, newSeqNo: lastFromGateway + 1 })]);
+    expect(runner.state).toBe('ActiveNormalSession');
+    expect(received(MsgType.Logon)).toHaveLength(1);
+    // Its next messages go on from where they were.
+    expect(venue.received.at(-1)!.seqNum).toBeGreaterThan(lastFromGateway);
+  });
+
   it('gets lost messages back as PossDup resends with OrigSendingTime, and loses and duplicates no tick', async () => {
     const runner = await start();
 
