@@ -247,7 +247,7 @@ export class FixSessionRunner implements GatewaySource {
       epochMs: store?.epochMs ?? 0,
       ingestTime: Date.now(),
       maxPrice: outputs.maxPrice,
-    });
+    }, { declaredEntries: view.getTyped('NoMDEntries') as number | undefined, invalidTags: view.invalid() });
     const letters = rejects.map((reject) => outputs.deadLetters.send(reject, this.source, raw));
     void Promise.all([outputs.sink.publish(ticks), ...letters]).then(
       async () => {
