@@ -143,7 +143,7 @@ class VenueSession extends AsciiSession {
    */
   private sent(msgType: 'W' | 'X', seq: number, body: object, entries: number): void {
     this.venue.sent.set(seq, { msgType, entries });
-    void this.store?.put(new FixMsgStoreRecord(msgType, new Date(), seq, body as never));
+    void this.store?.put(new FixMsgStoreRecord(msgType, new Date(), seq, body));
   }
 
   protected override txOnEncoded(msgType: string, data: string, hdr: Record<string, unknown>): void {
@@ -159,7 +159,8 @@ class VenueSession extends AsciiSession {
     if (!this.wireTapped) {
       const push = encoder.push.bind(encoder);
       encoder.push = (chunk: unknown) => {
-        if (this.toLose > 0 && chunk !== null && /\x0135=[WX]\x01/.test(String(chunk))) {
+        const text = Buffer.isBuffer(chunk) ? chunk.toString('latin1') : '';
+        if (this.toLose > 0 && (text.includes('\x0135=W\x01') || text.includes('\x0135=X\x01'))) {
           this.toLose -= 1;
           return true;
         }
