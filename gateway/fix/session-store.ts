@@ -4,7 +4,7 @@ import type { SequenceWatermark } from '../core/sequence-watermark';
 
 /**
  * Where a session's sequence numbers live between connections and between gateway processes: the
- * DynamoDB session table on AWS and in the local cloud (./dynamodb-session-store.ts), a Map in
+ * DynamoDB session table on AWS and in the local cloud (./dynamodb-session-table.ts), a Map in
  * tests (MemorySessionTable). One item per session, the GatewaySessionItem contract.
  */
 export interface SessionTable {

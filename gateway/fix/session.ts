@@ -19,7 +19,7 @@ import { SequenceWatermark } from '../core/sequence-watermark';
 import type { TickReject } from '../core/tick-checks';
 import { fixSource } from '../core/tick-id';
 import type { Gateway, GatewaySource } from '../gateway';
-import { DynamoDbSessionTable } from './dynamodb-session-store';
+import { DynamoDbSessionTable } from './dynamodb-session-table';
 import { GatewaySessionStore, type SessionTable } from './session-store';
 
 const SESSION_MESSAGE_TYPES = new Set<string>([MsgType.Heartbeat, MsgType.TestRequest, MsgType.ResendRequest, MsgType.Reject, MsgType.SequenceReset, MsgType.Logout, MsgType.Logon]);
