@@ -5,6 +5,7 @@ import {
   EmptyLogFactory,
   MsgType,
   SessionContainer,
+  SessionState,
   type FixEntity,
   type FixSession,
   type IJsFixConfig,
@@ -67,6 +68,23 @@ class MarketDataInitiatorSession extends AsciiSession {
       }
     }
     super.onMsg(msgType, view);
+  }
+
+  /**
+   * jspurefix ends the session when application data arrives while it answers the peer's
+   * ResendRequest or waits for the Heartbeat answering its TestRequest. On a streaming feed both
+   * happen (market data sent before the request was read), and ending the session there turns
+   * every venue ResendRequest into a reconnect: market data is accepted in those states too.
+   */
+  protected override validStateApplicationMsg(): boolean {
+    switch (this.getState()) {
+      case SessionState.HandleResendRequest:
+      case SessionState.AwaitingProcessingResponseToTestRequest:
+      case SessionState.AwaitingProcessingResponseToResendRequest:
+        return true;
+      default:
+        return super.validStateApplicationMsg();
+    }
   }
 
   protected onApplicationMsg(msgType: string, view: MsgView): void {

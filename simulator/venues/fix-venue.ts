@@ -333,9 +333,14 @@ export class FixVenue {
     this.requireSession('testRequest').testRequest(id);
   }
 
-  /** Asks the gateway to resend its messages beginSeqNo..endSeqNo (0: up to its last). */
-  resendRequest(beginSeqNo: number, endSeqNo: number): void {
-    this.requireSession('resendRequest').resendRequest(beginSeqNo, endSeqNo);
+  /**
+   * Asks the gateway to resend its messages beginSeqNo..endSeqNo (0: up to its last); with
+   * `thenMarketData`, an X follows at once (in the same write, as on a busy feed).
+   */
+  resendRequest(beginSeqNo: number, endSeqNo: number, { thenMarketData = false } = {}): void {
+    const session = this.requireSession('resendRequest');
+    session.resendRequest(beginSeqNo, endSeqNo);
+    if (thenMarketData) session.sendMarketData('X', this.walk.symbols.slice(0, 2));
   }
 
   /** Silence: no market data and no heartbeats until unmute(); TestRequests are still answered. */

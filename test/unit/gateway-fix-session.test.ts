@@ -90,13 +90,14 @@ describe('FIX session against the venue simulator', () => {
     expect(table.items.get(runner.store!.sessionId.toString())!.targetSeqNum).toBeGreaterThan(Math.max(...venue.sent.keys()));
   });
 
-  it('answers the venue\'s ResendRequest with a SequenceReset-GapFill over its session messages, and stays logged on', async () => {
+  it('answers the venue\'s ResendRequest with a SequenceReset-GapFill over its session messages, and stays logged on through the market data behind it', async () => {
     const runner = await start();
     await until(() => received(MsgType.Heartbeat).length >= 1, () => 'no heartbeat', 5_000);
     const lastFromGateway = venue.received.at(-1)!.seqNum;
 
-    venue.resendRequest(2, lastFromGateway);
-    await until(() => received(MsgType.SequenceReset).length > 0, () => 'no SequenceReset from the gateway', 5_000);
+    // Market data right behind the ResendRequest, as on a busy feed: the gateway must not end the session over it.
+    venue.resendRequest(2, lastFromGateway, { thenMarketData: true });
+    await until(() => received(MsgType.SequenceReset).length > 0, () => `no SequenceReset from the gateway; state ${runner.state}; from it ${JSON.stringify(venue.received.slice(-6))}; to it ${JSON.stringify(venue.transmitted.slice(-4).map((message) => message.text))}; log ${log.join(' / ')}`, 5_000);
     await sleep(1_200);
 
     // The gateway sends no market data: Logon (1) is never resent, MarketDataRequest and heartbeats are replaced by a gap fill.
@@ -105,6 +106,7 @@ describe('FIX session against the venue simulator', () => {
     expect(received(MsgType.Logon)).toHaveLength(1);
     // Its next messages go on from where they were.
     expect(venue.received.at(-1)!.seqNum).toBeGreaterThan(lastFromGateway);
+    expect(new Set(tickIds(outputs.durable))).toStrictEqual(expectedFixTickIds(venue.sent, SESSION_NAME, runner.store!.epochMs));
   });
 
   it('gets lost messages back as PossDup resends with OrigSendingTime, and loses and duplicates no tick', async () => {
