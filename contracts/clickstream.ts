@@ -92,6 +92,9 @@ export const WINDOW_MS = 60_000;
  *   PARTIAL_CHUNK_BYTES. A chunk is rewritten whole when its shard commits a batch that touches it,
  *   guarded by its sequence high-water mark `seq`. "Clicks for URL X in minute M" is one Query of
  *   `pk = minute#M` summing `counts.X` over the items (`clicksForUrl` below).
+ * - **Recovered partials**, `pk = minute#<windowStart>`, `sk = partial#recovery#<shardId>#<first>#<chunk>`:
+ *   the counts of records the event source mapping had skipped and a replay (`npm run ops -- replay`)
+ *   brought back, keyed by the first such record, written once. Same shape; readers sum them alike.
  * - **Shard progress**, `pk = shards`, `sk = <shardId>`: the shard's committed sequence number and
  *   its watermark. The minimum watermark over the stream's shards decides which windows are final.
  */
@@ -104,6 +107,10 @@ export const PARTIAL_CHUNK_BYTES = 32 * 1024;
 export const minutePartition = (windowStartIso: string): string => `minute#${windowStartIso}`;
 export const partialSortKey = (shardId: string, chunk: number): string =>
   `${PARTIAL_SORT_KEY_PREFIX}${shardId}#${String(chunk).padStart(3, '0')}`;
+
+/** Never a shard id (those start with `shardId-`), so a shard's own partials never include these. */
+export const recoveryPartialSortKey = (shardId: string, firstSequenceNumber: string, chunk: number): string =>
+  `${PARTIAL_SORT_KEY_PREFIX}recovery#${shardId}#${firstSequenceNumber}#${String(chunk).padStart(3, '0')}`;
 
 const Counts = z.record(z.string(), z.number().int().nonnegative());
 
@@ -210,15 +217,22 @@ export const RecordOrigin = z.object({
   approximateArrivalTimestamp: z.number(),
 });
 
-export const DeadLetterMessage = z.object({
-  kind: z.literal('invalid-record'),
-  reason: RejectionReason,
-  detail: z.string(),
-  origin: RecordOrigin,
-  /** The raw record data, base64, possibly truncated for oversized records. */
-  data: z.string(),
-  dataTruncated: z.boolean(),
-});
+/**
+ * A record a pipeline rejected, as its dead-letter sink receives it. Every pipeline's message has
+ * this shape; each names its own `kind` and its reasons.
+ */
+export const rejectedRecordMessage = <Kind extends string, Reason extends z.ZodType<string>>(kind: Kind, reason: Reason) =>
+  z.object({
+    kind: z.literal(kind),
+    reason,
+    detail: z.string(),
+    origin: RecordOrigin,
+    /** The raw record data, base64, possibly truncated for oversized records. */
+    data: z.string(),
+    dataTruncated: z.boolean(),
+  });
+
+export const DeadLetterMessage = rejectedRecordMessage('invalid-record', RejectionReason);
 export type DeadLetterMessage = z.infer<typeof DeadLetterMessage>;
 
 export const LateEventMessage = z.object({

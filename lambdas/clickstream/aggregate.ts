@@ -6,7 +6,8 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { z } from 'zod';
 import type { AggregatorSettings } from '../../contracts/aggregator-settings';
-import { BatchPlanner, DEFAULT_COMMIT_LIMITS, type PlanSettings, type RecordOutcome, type ShardRecord } from './core/batch-plan';
+import { BatchPlanner, DEFAULT_COMMIT_LIMITS, everyRecordHandled, type BehindCheckpoint, type PlanSettings, type RecordOutcome, type ShardRecord } from './core/batch-plan';
+import { compareSequenceNumbers } from './core/sequence';
 import { finishShardBatch } from './core/shard-batch';
 import type { ShardRef, ShardStore } from './shard-store';
 import { sendInRecordOrder } from './sinks';
@@ -66,8 +67,9 @@ export async function aggregateShardBatch(
   const shard = shardOf(first);
   const settings = planSettingsFrom(deps.settings);
   const loaded = await deps.store.load(shard, deps.now());
+  const behindCheckpoint = await behindCheckpointOf(deps.store, shard, records, loaded.state.checkpoint);
 
-  const planner = new BatchPlanner(loaded.state, settings, loaded.seenBefore);
+  const planner = new BatchPlanner(loaded.state, settings, loaded.seenBefore, behindCheckpoint);
   const shardRecords: ShardRecord[] = [];
   const classification = await processPartialResponse(
     { Records: records },
@@ -85,6 +87,7 @@ export async function aggregateShardBatch(
     ...classification.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0),
   );
 
+  const plan = planner.finish();
   const queueOf = { 'dead-letters': deps.settings.deadLetterQueueUrl, 'late-events': deps.settings.lateEventsQueueUrl } as const;
   const result = await finishShardBatch(
     {
@@ -92,24 +95,46 @@ export async function aggregateShardBatch(
       sequenceNumbers: records.map((record) => record.kinesis.sequenceNumber),
       records: shardRecords,
       firstUnreadable,
-      plan: planner.finish(),
+      plan,
       state: loaded.state,
       seenBefore: loaded.seenBefore,
+      behindCheckpoint,
       settings,
     },
     {
       deliver: (sink, messages) => sendInRecordOrder(deps.sqs, queueOf[sink], messages),
       commit: (from, step) => deps.store.commit(shard, from, step),
+      recover: (step) => deps.store.recover(shard, step),
       log: deps.logger,
     },
   );
 
+  if (plan.recoveries.length > 0) deps.logger.info('Recovered records the event source mapping had skipped', { shardId: shard.shardId, steps: plan.recoveries.length });
   if (result.supersededCommits > 0) deps.metrics.addMetric('SupersededCommits', MetricUnit.Count, result.supersededCommits);
   if (result.unwritableRecords > 0) deps.metrics.addMetric('UnwritableRecords', MetricUnit.Count, result.unwritableRecords);
   recordMetrics(deps.metrics, result.outcomes, deps.store.writes);
   const retryFrom = records[result.retryFrom]?.kinesis.sequenceNumber;
   deps.logger.info('Batch aggregated', { shardId: shard.shardId, records: records.length, ...result.outcomes, commits: result.commits, retryFrom });
   return { batchItemFailures: retryFrom === undefined ? [] : [{ itemIdentifier: retryFrom }] };
+}
+
+/**
+ * What became of the batch's records at or behind the checkpoint (a retry, or a replay of a batch the
+ * mapping gave up on), read from the shard's log only when there are any.
+ */
+async function behindCheckpointOf(
+  store: ShardStore,
+  shard: ShardRef,
+  records: readonly KinesisStreamRecord[],
+  checkpoint: string | undefined,
+): Promise<BehindCheckpoint> {
+  if (checkpoint === undefined) return everyRecordHandled;
+  const behind = records
+    .map((record) => record.kinesis.sequenceNumber)
+    .filter((sequenceNumber) => compareSequenceNumbers(sequenceNumber, checkpoint) <= 0)
+    .sort(compareSequenceNumbers);
+  if (behind.length === 0) return everyRecordHandled;
+  return store.behindCheckpoint(shard, behind[0]!, behind.at(-1)!);
 }
 
 const reportedWrites = new WeakMap<object, { items: number; writeUnits: number }>();

@@ -2,16 +2,18 @@ import { ConditionalCheckFailedException, type ConsumedCapacity } from '@aws-sdk
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   minutePartition,
+  PARTIAL_CHUNK_BYTES,
   partialSortKey,
   PARTIAL_SORT_KEY_PREFIX,
+  recoveryPartialSortKey,
   SHARDS_PARTITION,
   ShardProgressItem,
   WINDOW_MS,
 } from '../../contracts/clickstream';
-import type { Commit, ShardState } from './core/batch-plan';
-import type { CommitOutcome } from './core/shard-batch';
+import type { BehindCheckpoint, Commit, ShardState, WindowDelta } from './core/batch-plan';
+import type { CommitOutcome, RecoveryOutcome } from './core/shard-batch';
 import { decodeFingerprints, FingerprintLedger } from './core/ledger';
-import { logEntryFromItem, logEntryItem, type LogEntry } from './core/log-entry';
+import { behindCheckpointFrom, logEntryFromItem, logEntryItem, type LogEntry } from './core/log-entry';
 import { chunkFromCounts, planChunkWrites, withWrites, type ShardMinute } from './core/partials';
 import { compareSequenceNumbers, sortableSequence } from './core/sequence';
 import { windowIso } from './core/windowing';
@@ -80,6 +82,11 @@ interface ShardCache {
 const logPartition = (shard: ShardRef) => `log#${shard.streamArn}#${shard.shardId}`;
 /** Log entries are keyed by the checkpoint they start after; a shard's first one by zeros. */
 const logSortKey = (from: string | undefined) => sortableSequence(from ?? '0');
+/**
+ * Recovery entries are keyed by their first record, which lies where no step starts (the mapping
+ * skipped it); the suffix keeps them apart from the chain anyway, and sorts them by that record.
+ */
+const recoverySortKey = (first: string) => `${sortableSequence(first)}#recovery`;
 const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException || (error as Error | undefined)?.name === 'ConditionalCheckFailedException';
 
@@ -146,7 +153,9 @@ export class ShardStore {
   async commit(shard: ShardRef, from: ShardState, commit: Commit): Promise<CommitOutcome> {
     const entry: LogEntry = {
       from: from.checkpoint,
+      first: commit.firstSequenceNumber,
       to: commit.lastSequenceNumber,
+      recovery: false,
       watermarkMs: commit.watermarkMs,
       windows: commit.windows,
       fingerprints: this.config.dedupHorizonMs > 0 ? commit.fingerprints : [],
@@ -170,6 +179,104 @@ export class ShardStore {
       cache.ledgerThrough = entry.to;
     }
     return { status: 'committed', state: { checkpoint: entry.to, watermarkMs: entry.watermarkMs } };
+  }
+
+  /**
+   * What became of the shard's records from `low` to `high`, both at or behind the checkpoint: the
+   * log entries that reach them, read newest first down to the step that starts before `low`. Only
+   * a retry or a replay delivers such records, so a batch in order never pays this read.
+   */
+  async behindCheckpoint(shard: ShardRef, low: string, high: string): Promise<BehindCheckpoint> {
+    const entries: Pick<LogEntry, 'from' | 'first' | 'to' | 'recovery'>[] = [];
+    let exclusiveStartKey: Record<string, unknown> | undefined;
+    read: do {
+      const page = await this.ddb.send(new QueryCommand({
+        TableName: this.config.stateTableName,
+        KeyConditionExpression: 'pk = :pk AND sk <= :upper',
+        // '~' sorts after the digits and '#recovery': a recovery entry keyed by `high` is included.
+        ExpressionAttributeValues: { ':pk': logPartition(shard), ':upper': `${sortableSequence(high)}~` },
+        ProjectionExpression: '#from, #first, #to, recovery',
+        ExpressionAttributeNames: { '#from': 'from', '#first': 'first', '#to': 'to' },
+        ScanIndexForward: false,
+        Limit: 100,
+        ConsistentRead: true,
+        ExclusiveStartKey: exclusiveStartKey,
+      }));
+      for (const item of page.Items ?? []) {
+        const entry = { from: item.from as string | undefined, first: item.first as string | undefined, to: item.to as string, recovery: item.recovery === true };
+        entries.push(entry);
+        if (!entry.recovery && (entry.from === undefined || compareSequenceNumbers(entry.from, low) < 0)) break read;
+      }
+      exclusiveStartKey = page.LastEvaluatedKey;
+    } while (exclusiveStartKey !== undefined);
+    return behindCheckpointFrom(entries);
+  }
+
+  /**
+   * Commits a recovery step: records the mapping skipped, brought back by a replay. Its entry is keyed
+   * by its first record and written once, then its counts go to recovered partials, each written
+   * once; the checkpoint and watermark stay. A second replay of the same records finds the entry and
+   * only completes what a crash left unwritten.
+   */
+  async recover(shard: ShardRef, step: Commit): Promise<RecoveryOutcome> {
+    const entry: LogEntry = {
+      from: undefined,
+      first: step.firstSequenceNumber,
+      to: step.lastSequenceNumber,
+      recovery: true,
+      watermarkMs: Number.NEGATIVE_INFINITY,
+      windows: step.windows,
+      fingerprints: this.config.dedupHorizonMs > 0 ? step.fingerprints : [],
+      dedupUntilMs: step.lastArrivalMs + this.config.dedupHorizonMs,
+    };
+    const sortKey = recoverySortKey(step.firstSequenceNumber);
+    let standing = entry;
+    try {
+      await this.put(this.config.stateTableName, logEntryItem(logPartition(shard), sortKey, entry), 'attribute_not_exists(pk)');
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { Item } = await this.ddb.send(
+        new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: sortKey }, ConsistentRead: true }),
+      );
+      if (Item === undefined) throw new ShardStateError(`recovery entry of ${shard.shardId} at ${step.firstSequenceNumber} vanished`);
+      standing = logEntryFromItem(Item);
+    }
+    await this.applyRecovery(shard, standing);
+    // A warm container of this shard remembers the recovered eventIds (others read them on a whole read).
+    const cache = this.caches.get(`${shard.streamArn}#${shard.shardId}`);
+    if (cache?.ledgerRead === true) cache.ledger.add(standing.fingerprints, standing.dedupUntilMs);
+    return standing.to === entry.to ? { status: 'committed' } : { status: 'superseded', lastSequenceNumber: standing.to };
+  }
+
+  /** Writes a recovery entry's counts, one item per chunk of each minute, each only if absent. */
+  private async applyRecovery(shard: ShardRef, entry: LogEntry): Promise<void> {
+    const byMinute = new Map<number, WindowDelta[]>();
+    for (const delta of entry.windows) byMinute.set(delta.windowStartMs, [...(byMinute.get(delta.windowStartMs) ?? []), delta]);
+    const writes: Promise<void>[] = [];
+    for (const [windowStartMs, deltas] of byMinute) {
+      const windowStart = windowIso(windowStartMs);
+      for (const [chunk, chunkDeltas] of chunksOf(deltas).entries()) {
+        const item = {
+          pk: minutePartition(windowStart),
+          sk: recoveryPartialSortKey(shard.shardId, entry.first!, chunk),
+          windowStart,
+          windowEnd: windowIso(windowStartMs + WINDOW_MS),
+          shardId: shard.shardId,
+          chunk,
+          counts: Object.fromEntries(chunkDeltas.filter((delta) => delta.count > 0).map((delta) => [delta.url, delta.count])),
+          lateCounts: Object.fromEntries(chunkDeltas.filter((delta) => delta.lateCount > 0).map((delta) => [delta.url, delta.lateCount])),
+          seq: sortableSequence(entry.to),
+          expiresAt: Math.ceil((windowStartMs + WINDOW_MS + this.config.windowRetentionMs) / 1000),
+        };
+        writes.push(this.put(this.config.windowTableName, item, 'attribute_not_exists(pk)').catch((error: unknown) => {
+          // Written by an earlier replay of the same records: nothing to add.
+          if (!isConditionFailure(error)) throw error;
+        }));
+      }
+    }
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** Writes the entry unless one from the same checkpoint exists; returns the entry that stands. */
@@ -355,7 +462,7 @@ export class ShardStore {
       const page = await this.ddb.send(new QueryCommand({
         TableName: this.config.stateTableName,
         KeyConditionExpression: whole ? 'pk = :pk' : 'pk = :pk AND sk >= :after',
-        ProjectionExpression: 'fingerprints, dedupUntilMs',
+        ProjectionExpression: 'fingerprints, dedupUntilMs, recovery',
         ExpressionAttributeValues: { ':pk': logPartition(shard), ...(whole ? {} : { ':after': logSortKey(after) }) },
         ScanIndexForward: !whole,
         Limit: this.config.ledgerPageEntries ?? 1000,
@@ -365,7 +472,9 @@ export class ShardStore {
       for (const item of page.Items ?? []) {
         const dedupUntilMs = item.dedupUntilMs as number;
         if (dedupUntilMs > nowMs) ledger.add(decodeFingerprints(item.fingerprints as Uint8Array), dedupUntilMs);
-        else if (whole && dedupUntilMs <= nowMs - LEDGER_STOP_AFTER_EXPIRY_MS) return;
+        // A recovery entry sits among older steps (keyed by the skipped record) but its records may
+        // have expired long before the next step's: only a step's expiry says the rest has expired.
+        else if (whole && item.recovery !== true && dedupUntilMs <= nowMs - LEDGER_STOP_AFTER_EXPIRY_MS) return;
       }
       exclusiveStartKey = page.LastEvaluatedKey;
     } while (exclusiveStartKey !== undefined);
@@ -425,6 +534,22 @@ export class ShardStore {
     this.writes.items += 1;
     this.writes.writeUnits += capacityOf(result?.ConsumedCapacity);
   }
+}
+
+/** Deltas split into chunks of at most PARTIAL_CHUNK_BYTES of urls, in their stored order. */
+function chunksOf(deltas: readonly WindowDelta[]): WindowDelta[][] {
+  const chunks: WindowDelta[][] = [[]];
+  let bytes = 0;
+  for (const delta of deltas) {
+    const deltaBytes = Buffer.byteLength(delta.url) + 4;
+    if (bytes + deltaBytes > PARTIAL_CHUNK_BYTES && chunks.at(-1)!.length > 0) {
+      chunks.push([]);
+      bytes = 0;
+    }
+    chunks.at(-1)!.push(delta);
+    bytes += deltaBytes;
+  }
+  return chunks;
 }
 
 const capacityOf = (consumed: ConsumedCapacity | undefined): number => consumed?.CapacityUnits ?? 0;

@@ -13,7 +13,7 @@ export interface FakeRequest {
 
 /**
  * An in-memory stand-in for the few DynamoDB calls the shard store makes (GetItem, conditional
- * PutItem, Query by partition with begins_with / >= on the sort key, a numeric filter, either
+ * PutItem, Query by partition with begins_with / >= / <= on the sort key, a numeric filter, either
  * direction and pages of `Limit` items), with a
  * hook to fail a request the way AWS does. For unit tests of error paths and races, which DynamoDB
  * Local cannot produce (it never raises TransactionConflict); the integration tests use the real one.
@@ -113,6 +113,8 @@ function matchesSortKey(sk: string, expression: string, values: Record<string, u
   if (beginsWith) return sk.startsWith(values[beginsWith[1]!] as string);
   const atLeast = /sk >= (:\w+)/.exec(expression);
   if (atLeast) return sk >= (values[atLeast[1]!] as string);
+  const atMost = /sk <= (:\w+)/.exec(expression);
+  if (atMost) return sk <= (values[atMost[1]!] as string);
   return true;
 }
 

@@ -480,6 +480,49 @@ describe('replayed records', () => {
   });
 });
 
+describe('records the event source mapping gave up on, replayed after the shard moved on', () => {
+  it('are counted once by a recovery step, whatever replays them again, and the checkpoint stays', async () => {
+    // Prepare: records 0-2 went to the on-failure destination (never counted); 3-4 were counted,
+    // and 4 is a producer re-send of record 1's click. Then records 5-6 came and were counted.
+    const { fake, deps } = dependencies();
+    const failed = [recordAt(0, click('e0', '/r')), recordAt(1, click('e1', '/r')), recordAt(2, 'not json')];
+    await aggregateClicks({ Records: [recordAt(3, click('e3')), recordAt(4, click('e1', '/r'))] }, CONTEXT, deps);
+    await aggregateClicks({ Records: [recordAt(5, click('e5')), recordAt(6, click('e6'))] }, CONTEXT, deps);
+    expect(countedByUrl(fake)).toStrictEqual({ '/a': 3, '/r': 1 });
+
+    // Act: the replay (ops replay) delivers the failed records, in a cold container and in a warm one.
+    const first = await aggregateClicks({ Records: failed }, CONTEXT, dependencies(fake).deps);
+    const again = await aggregateClicks({ Records: failed }, CONTEXT, deps);
+    const whole = await aggregateClicks({ Records: [...failed, recordAt(3, click('e3'))] }, CONTEXT, dependencies(fake).deps);
+
+    // Assess: e0 counted once, e1 was already counted by its re-send, the bad record dead-lettered once.
+    expect([first, again, whole]).toStrictEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(countedByUrl(fake)).toStrictEqual({ '/a': 3, '/r': 2 });
+    expect(sentTo(DLQ).map((entry) => DeadLetterMessage.parse(JSON.parse(entry.MessageBody!)).reason)).toStrictEqual(['not-json']);
+    expect(progressOf(fake)).toBe(seqOf(6));
+  });
+
+  it('are not counted again when they were handled: a retry of committed records is no gap', async () => {
+    const { fake, deps } = dependencies();
+    const records = [0, 1, 2].map((index) => recordAt(index, click(`e${index}`)));
+    await aggregateClicks({ Records: records }, CONTEXT, deps);
+    await aggregateClicks({ Records: [recordAt(3, click('e3'))] }, CONTEXT, deps);
+
+    await aggregateClicks({ Records: records.slice(1) }, CONTEXT, dependencies(fake).deps);
+
+    expect(countedByUrl(fake)).toStrictEqual({ '/a': 4 });
+  });
+
+  it('are recovered when a later batch started right after the gap in a new container', async () => {
+    // The shard's very first records were given up: its first step starts after them.
+    const { fake, deps } = dependencies();
+    await aggregateClicks({ Records: [recordAt(2, click('e2'))] }, CONTEXT, deps);
+    const response = await aggregateClicks({ Records: [recordAt(0, click('e0')), recordAt(1, click('e1'))] }, CONTEXT, dependencies(fake).deps);
+    expect(response).toStrictEqual({ batchItemFailures: [] });
+    expect(countedByUrl(fake)).toStrictEqual({ '/a': 3 });
+  });
+});
+
 describe('aggregateClicks with records from two shards', () => {
   it('commits each shard on its own and reports only the failing shard’s record', async () => {
     const { fake, deps } = dependencies();

@@ -113,6 +113,7 @@ describe('planBatch', () => {
 
     expect(plan.commits).toStrictEqual([
       {
+        firstSequenceNumber: sequenceAt(1),
         lastSequenceNumber: sequenceAt(4),
         // e4 is stamped 61 s after it arrived (at T0): it is counted, but moves the watermark only to T0.
         watermarkMs: T0,
@@ -135,6 +136,50 @@ describe('planBatch', () => {
 
     expect(plan.outcomes).toMatchObject({ replayed: 2, counted: 1 });
     expect(plan.commits[0]?.windows).toStrictEqual([{ url: '/a', windowStartMs: windowStartOf(T0), count: 1, lateCount: 0 }]);
+  });
+
+  it('records each step\'s first record, so the log shows which records a step skipped', () => {
+    // The batch starts after a gap (records 3 and 4 went to the on-failure destination).
+    const records = [5, 6, 7].map((n) => shardRecordFactory(n, click(`e${n}`, '/a', T0)));
+    const plan = planBatch(records, { checkpoint: sequenceAt(2), watermarkMs: T0 }, { ...SETTINGS, maxEntryBytes: 2 + 16 + 2 * 8 });
+    expect(plan.commits.map((commit) => [commit.firstSequenceNumber, commit.lastSequenceNumber])).toStrictEqual([
+      [sequenceAt(5), sequenceAt(6)],
+      [sequenceAt(7), sequenceAt(7)],
+    ]);
+  });
+
+  it('counts skipped records behind the checkpoint in recovery steps, which move neither checkpoint nor watermark', () => {
+    // Records 3 and 4 were skipped (the mapping gave up on them); 1, 2 and 5 were handled; 6 is new.
+    const records = [1, 2, 3, 4, 5, 6].map((n) => shardRecordFactory(n, click(`e${n}`, n === 4 ? '/b' : '/a', T0 - 1000), T0 + n));
+    const skipped = new Set([sequenceAt(3), sequenceAt(4)]);
+    const state = { checkpoint: sequenceAt(5), watermarkMs: T0 - 30_000 };
+
+    const plan = planBatch(records, state, SETTINGS, () => false, (sequenceNumber) => (skipped.has(sequenceNumber) ? 'skipped' : 'handled'));
+
+    expect(plan.outcomeOf).toStrictEqual(['replayed', 'replayed', 'counted', 'counted', 'replayed', 'counted']);
+    expect(plan.recoveries).toStrictEqual([{
+      firstSequenceNumber: sequenceAt(3),
+      lastSequenceNumber: sequenceAt(4),
+      watermarkMs: T0 - 30_000,
+      lastArrivalMs: T0 + 4,
+      windows: [
+        { url: '/a', windowStartMs: windowStartOf(T0 - 1000), count: 1, lateCount: 0 },
+        { url: '/b', windowStartMs: windowStartOf(T0 - 1000), count: 1, lateCount: 0 },
+      ],
+      fingerprints: [fingerprint('e3'), fingerprint('e4')],
+    }]);
+    // Only record 6 moves the checkpoint, and the watermark follows it alone.
+    expect(plan.commits.map((commit) => [commit.firstSequenceNumber, commit.lastSequenceNumber, commit.watermarkMs])).toStrictEqual([
+      [sequenceAt(6), sequenceAt(6), T0 - 1000],
+    ]);
+  });
+
+  it('deduplicates a recovered record against the ledger, and judges its lateness by the shard\'s watermark', () => {
+    const records = [shardRecordFactory(3, click('e3', '/a', T0 - 200_000)), shardRecordFactory(4, click('resent', '/a', T0))];
+    const plan = planBatch(records, { checkpoint: sequenceAt(9), watermarkMs: T0 }, SETTINGS, (value) => value === fingerprint('resent'), () => 'skipped');
+    expect(plan.outcomeOf).toStrictEqual(['late', 'duplicate']);
+    expect(plan.recoveries[0]?.windows).toStrictEqual([{ url: '/a', windowStartMs: windowStartOf(T0 - 200_000), count: 0, lateCount: 1 }]);
+    expect(plan.lateEvents.map((late) => late.recordIndex)).toStrictEqual([0]);
   });
 
   it('counts a re-sent eventId once, whether the first copy is in this batch or in the ledger', () => {
@@ -204,7 +249,7 @@ describe('planBatch', () => {
 
   it('still commits the checkpoint when every record was invalid', () => {
     const plan = planBatch([shardRecordFactory(1, '{}')], NO_STATE, SETTINGS);
-    expect(plan.commits).toStrictEqual([{ lastSequenceNumber: sequenceAt(1), watermarkMs: Number.NEGATIVE_INFINITY, lastArrivalMs: T0, windows: [], fingerprints: [] }]);
+    expect(plan.commits).toStrictEqual([{ firstSequenceNumber: sequenceAt(1), lastSequenceNumber: sequenceAt(1), watermarkMs: Number.NEGATIVE_INFINITY, lastArrivalMs: T0, windows: [], fingerprints: [] }]);
   });
 
   it('splits commits when the log entry would grow past its byte limit, 8 bytes per eventId', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_COMMIT_LIMITS, planBatch, type Commit, type PlanSettings, type ShardRecord, type ShardState } from '../../lambdas/clickstream/core/batch-plan';
+import { DEFAULT_COMMIT_LIMITS, everyRecordHandled, planBatch, type Commit, type PlanSettings, type ShardRecord, type ShardState } from '../../lambdas/clickstream/core/batch-plan';
 import { finishShardBatch, type ClassifiedBatch, type CommitOutcome, type ShardBatchPorts } from '../../lambdas/clickstream/core/shard-batch';
 import type { SinkMessage } from '../../lambdas/clickstream/core/sink-messages';
 import { sequenceAt, shardRecordFactory } from '../support/kinesis-records';
@@ -19,6 +19,7 @@ function batchOf(records: ShardRecord[], firstUnreadable = records.length, seque
     plan: planBatch(records, START, SETTINGS),
     state: START,
     seenBefore: () => false,
+    behindCheckpoint: everyRecordHandled,
     settings: SETTINGS,
   };
 }
@@ -29,6 +30,7 @@ function recordingPorts(commit: (from: ShardState, step: Commit) => Promise<Comm
 })) {
   const delivered: { sink: string; messages: readonly SinkMessage[] }[] = [];
   const committed: Commit[] = [];
+  const recovered: Commit[] = [];
   const ports: ShardBatchPorts = {
     deliver: async (sink, messages) => {
       if (messages.length > 0) delivered.push({ sink, messages });
@@ -39,9 +41,13 @@ function recordingPorts(commit: (from: ShardState, step: Commit) => Promise<Comm
       if (outcome.status === 'committed') committed.push(step);
       return outcome;
     },
+    recover: async (step) => {
+      recovered.push(step);
+      return { status: 'committed' };
+    },
     log: { warn: () => undefined, error: () => undefined },
   };
-  return { ports, delivered, committed };
+  return { ports, delivered, committed, recovered };
 }
 
 describe('finishShardBatch', () => {
@@ -119,5 +125,54 @@ describe('finishShardBatch', () => {
     const { ports } = recordingPorts(async () => { throw throttled; });
 
     await expect(finishShardBatch(batchOf(records), ports)).rejects.toBe(throttled);
+  });
+
+  describe('with skipped records behind the checkpoint (a replay of a batch the mapping gave up on)', () => {
+    // Records 0-2 were skipped; the shard is checkpointed at 5; record 6 is new.
+    const state: ShardState = { checkpoint: sequenceAt(5), watermarkMs: T0 - 5000 };
+    const behindCheckpoint = (sequenceNumber: string) => (sequenceNumber <= sequenceAt(2) ? 'skipped' as const : 'handled' as const);
+    const records = [0, 1, 2, 6].map((n) => shardRecordFactory(n, click(n), T0));
+    const batch = (): ClassifiedBatch => ({
+      ...batchOf(records),
+      state,
+      behindCheckpoint,
+      plan: planBatch(records, state, { ...SETTINGS, maxEntryBytes: 2 + 16 + 2 * 8 }, () => false, behindCheckpoint),
+      settings: { ...SETTINGS, maxEntryBytes: 2 + 16 + 2 * 8 },
+    });
+
+    it('commits the recovery steps first, then the checkpointed step', async () => {
+      const { ports, committed, recovered } = recordingPorts();
+      const result = await finishShardBatch(batch(), ports);
+      expect(recovered.map((step) => [step.firstSequenceNumber, step.lastSequenceNumber])).toStrictEqual([[sequenceAt(0), sequenceAt(1)], [sequenceAt(2), sequenceAt(2)]]);
+      expect(committed.map((step) => [step.firstSequenceNumber, step.lastSequenceNumber])).toStrictEqual([[sequenceAt(6), sequenceAt(6)]]);
+      expect(result.retryFrom).toBe(4);
+      expect(result.outcomes).toMatchObject({ counted: 4 });
+    });
+
+    it('ends the batch after the records a racing replay recovered first, and commits nothing after them', async () => {
+      const { ports, committed } = recordingPorts();
+      ports.recover = async () => ({ status: 'superseded', lastSequenceNumber: sequenceAt(0) });
+      const result = await finishShardBatch(batch(), ports);
+      expect(result.retryFrom).toBe(1);
+      expect(committed).toStrictEqual([]);
+    });
+
+    it('throws when the first recovery step fails, and keeps the first when the second fails', async () => {
+      const unavailable = Object.assign(new Error('unavailable'), { name: 'InternalServerError' });
+      const failing = recordingPorts();
+      failing.ports.recover = async () => { throw unavailable; };
+      await expect(finishShardBatch(batch(), failing.ports)).rejects.toBe(unavailable);
+
+      const second = recordingPorts();
+      let calls = 0;
+      second.ports.recover = async () => {
+        calls += 1;
+        if (calls === 2) throw unavailable;
+        return { status: 'committed' };
+      };
+      const result = await finishShardBatch(batch(), second.ports);
+      expect(result.retryFrom).toBe(2);
+      expect(second.committed).toStrictEqual([]);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import type { WindowDelta } from './batch-plan';
+import type { BehindCheckpoint, WindowDelta } from './batch-plan';
 import { decodeFingerprints, encodeFingerprints } from './ledger';
+import { compareSequenceNumbers } from './sequence';
 
 /**
  * One committed step of a shard, as its log entry stores it: the window deltas of the records
@@ -9,10 +10,17 @@ import { decodeFingerprints, encodeFingerprints } from './ledger';
  * can write it, and whoever loads the shard next applies it if its writer could not.
  */
 export interface LogEntry {
-  /** The checkpoint the step starts after; undefined for a shard's first step. */
+  /** The checkpoint the step starts after; undefined for a shard's first step (and a recovery step). */
   from: string | undefined;
+  /**
+   * The step's first record; records after `from` and before it were skipped by the event source
+   * mapping. Undefined in entries written before it was recorded: those count as covering all.
+   */
+  first: string | undefined;
   /** The last sequence number the step covers. */
   to: string;
+  /** A recovery step counts skipped records behind the checkpoint; it does not move the checkpoint. */
+  recovery: boolean;
   watermarkMs: number;
   windows: WindowDelta[];
   fingerprints: ArrayLike<number>;
@@ -57,7 +65,9 @@ export function logEntryItem(pk: string, sk: string, entry: LogEntry): Record<st
     pk,
     sk,
     ...(entry.from === undefined ? {} : { from: entry.from }),
+    ...(entry.first === undefined ? {} : { first: entry.first }),
     to: entry.to,
+    ...(entry.recovery ? { recovery: true } : {}),
     ...(Number.isFinite(entry.watermarkMs) ? { watermarkMs: entry.watermarkMs } : {}),
     deltas: encodeDeltas(entry.windows),
     fingerprints: encodeFingerprints(Array.from(entry.fingerprints)),
@@ -69,10 +79,33 @@ export function logEntryItem(pk: string, sk: string, entry: LogEntry): Record<st
 export function logEntryFromItem(item: Record<string, unknown>): LogEntry {
   return {
     from: item.from as string | undefined,
+    first: item.first as string | undefined,
     to: item.to as string,
+    recovery: item.recovery === true,
     watermarkMs: typeof item.watermarkMs === 'number' ? item.watermarkMs : Number.NEGATIVE_INFINITY,
     windows: decodeDeltas(item.deltas as Uint8Array),
     fingerprints: decodeFingerprints(item.fingerprints as Uint8Array),
     dedupUntilMs: item.dedupUntilMs as number,
+  };
+}
+
+/**
+ * What became of records behind the checkpoint, by the log entries that reach them: a record after
+ * a step's `from` and before its `first` was skipped by the event source mapping, unless a recovery
+ * step has counted it since. Everything else (inside a step, or where the log no longer says) was
+ * handled: when in doubt, never count twice.
+ */
+export function behindCheckpointFrom(entries: readonly Pick<LogEntry, 'from' | 'first' | 'to' | 'recovery'>[]): BehindCheckpoint {
+  const skippedRanges = entries
+    .filter((entry) => !entry.recovery && entry.first !== undefined)
+    .map((entry) => ({ after: entry.from, before: entry.first! }));
+  const recovered = entries.filter((entry) => entry.recovery && entry.first !== undefined);
+  return (sequenceNumber) => {
+    const isSkipped = skippedRanges.some(({ after, before }) =>
+      (after === undefined || compareSequenceNumbers(sequenceNumber, after) > 0) && compareSequenceNumbers(sequenceNumber, before) < 0);
+    if (!isSkipped) return 'handled';
+    const isRecovered = recovered.some((entry) =>
+      compareSequenceNumbers(sequenceNumber, entry.first!) >= 0 && compareSequenceNumbers(sequenceNumber, entry.to) <= 0);
+    return isRecovered ? 'handled' : 'skipped';
   };
 }

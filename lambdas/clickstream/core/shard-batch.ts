@@ -5,6 +5,7 @@ import {
   planBatch,
   planOnePerStep,
   type BatchPlan,
+  type BehindCheckpoint,
   type Commit,
   type PlanSettings,
   type RecordOutcome,
@@ -17,6 +18,11 @@ import { deadLetterMessage, lateEventMessage, type SendFailure, type SinkMessage
 export type CommitOutcome =
   | { status: 'committed'; state: ShardState }
   | { status: 'superseded'; state: ShardState };
+
+/** How a recovery step ended: written (now or by an earlier replay), or one from the same record covers less. */
+export type RecoveryOutcome =
+  | { status: 'committed' }
+  | { status: 'superseded'; lastSequenceNumber: string };
 
 /** One shard's batch once every record has been read and planned, in order. */
 export interface ClassifiedBatch {
@@ -31,6 +37,8 @@ export interface ClassifiedBatch {
   plan: BatchPlan;
   state: ShardState;
   seenBefore: (eventFingerprint: number) => boolean;
+  /** What became of the records behind the checkpoint (only consulted for those). */
+  behindCheckpoint: BehindCheckpoint;
   settings: PlanSettings;
 }
 
@@ -39,6 +47,8 @@ export interface ShardBatchPorts {
   /** Delivers messages in record order; returns the first that may not have been delivered. */
   deliver(sink: 'dead-letters' | 'late-events', messages: readonly SinkMessage[]): Promise<SendFailure | undefined>;
   commit(from: ShardState, step: Commit): Promise<CommitOutcome>;
+  /** Commits a recovery step, keyed by its first record; the checkpoint does not move. */
+  recover(step: Commit): Promise<RecoveryOutcome>;
   log: {
     warn(message: string, detail: Record<string, unknown>): void;
     error(message: string, detail: Record<string, unknown>): void;
@@ -62,16 +72,19 @@ export interface ShardBatchResult {
  * 1. The batch ends before the first record that could not be read.
  * 2. Dead letters and late events are delivered in record order; a failed delivery ends the batch
  *    at that record, and the batch is planned again up to there (so nothing after it is counted).
- * 3. The plan's steps are committed in order. A step DynamoDB refuses as invalid (final: a retry
+ * 3. Recovery steps (records behind the checkpoint that the mapping skipped, brought back by a
+ *    replay) are committed first, in order; one that a racing replay wrote with fewer records ends
+ *    the batch after that replay's last record.
+ * 4. The plan's steps are committed in order. A step DynamoDB refuses as invalid (final: a retry
  *    fails the same way and the shard would stall) is planned again one click per step, and each
  *    click whose step is refused is dead-lettered with DynamoDB's reason. A step another invocation
  *    committed first stops the batch after that invocation's step. A later step that fails stops
  *    the batch after the earlier ones; the first step failing throws, for Lambda to retry or bisect.
- * 4. The first record the committed checkpoint does not cover is where the mapping resumes.
+ * 5. The first record the committed checkpoint does not cover is where the mapping resumes.
  */
 export async function finishShardBatch(batch: ClassifiedBatch, ports: ShardBatchPorts): Promise<ShardBatchResult> {
-  const { shardId, sequenceNumbers, records, state: loadedState, seenBefore, settings } = batch;
-  const replan = (upTo: number): BatchPlan => planBatch(records.slice(0, upTo), loadedState, settings, seenBefore);
+  const { shardId, sequenceNumbers, records, state: loadedState, seenBefore, behindCheckpoint, settings } = batch;
+  const replan = (upTo: number): BatchPlan => planBatch(records.slice(0, upTo), loadedState, settings, seenBefore, behindCheckpoint);
   let cutoff = batch.firstUnreadable;
   let plan = cutoff === sequenceNumbers.length ? batch.plan : replan(cutoff);
 
@@ -122,7 +135,26 @@ export async function finishShardBatch(batch: ClassifiedBatch, ports: ShardBatch
     }
   }
 
-  for (const [index, step] of plan.commits.entries()) {
+  let recoveryFailed = false;
+  for (const [index, step] of plan.recoveries.entries()) {
+    try {
+      const outcome = await ports.recover(step);
+      if (outcome.status === 'superseded') {
+        ports.log.warn('Another replay recovered fewer of these records first; the batch ends after them', { shardId, lastSequenceNumber: outcome.lastSequenceNumber });
+        cutoff = Math.min(cutoff, firstUncovered(sequenceNumbers, outcome.lastSequenceNumber));
+        recoveryFailed = true;
+        break;
+      }
+    } catch (error) {
+      if (index === 0) throw error;
+      ports.log.error('Recovery step failed; the batch ends at the last recovered record', { error });
+      cutoff = Math.min(cutoff, firstUncovered(sequenceNumbers, plan.recoveries[index - 1]!.lastSequenceNumber));
+      recoveryFailed = true;
+      break;
+    }
+  }
+
+  for (const [index, step] of (recoveryFailed ? [] : plan.commits).entries()) {
     try {
       const outcome = await commitOrIsolate(step, state);
       state = outcome.state;
@@ -134,7 +166,7 @@ export async function finishShardBatch(batch: ClassifiedBatch, ports: ShardBatch
         break;
       }
     } catch (error) {
-      if (index === 0) throw error;
+      if (index === 0 && plan.recoveries.length === 0) throw error;
       // Earlier commits stand; retrying from the first uncommitted record keeps them.
       ports.log.error('Commit failed; the batch ends at the last committed record', { error });
       break;
