@@ -217,15 +217,22 @@ export const RecordOrigin = z.object({
   approximateArrivalTimestamp: z.number(),
 });
 
-export const DeadLetterMessage = z.object({
-  kind: z.literal('invalid-record'),
-  reason: RejectionReason,
-  detail: z.string(),
-  origin: RecordOrigin,
-  /** The raw record data, base64, possibly truncated for oversized records. */
-  data: z.string(),
-  dataTruncated: z.boolean(),
-});
+/**
+ * A record a pipeline rejected, as its dead-letter sink receives it. Every pipeline's message has
+ * this shape; each names its own `kind` and its reasons.
+ */
+export const rejectedRecordMessage = <Kind extends string, Reason extends z.ZodType<string>>(kind: Kind, reason: Reason) =>
+  z.object({
+    kind: z.literal(kind),
+    reason,
+    detail: z.string(),
+    origin: RecordOrigin,
+    /** The raw record data, base64, possibly truncated for oversized records. */
+    data: z.string(),
+    dataTruncated: z.boolean(),
+  });
+
+export const DeadLetterMessage = rejectedRecordMessage('invalid-record', RejectionReason);
 export type DeadLetterMessage = z.infer<typeof DeadLetterMessage>;
 
 export const LateEventMessage = z.object({

@@ -91,6 +91,12 @@ export const DashboardConfig = z.object({
   ]),
   /** The pipeline's allowed lateness: a window is final this long after it ends. */
   allowedLatenessSeconds: z.number().int().nonnegative().default(AGGREGATOR_DEFAULTS.allowedLatenessSeconds),
+  /**
+   * How long the server lets a WebSocket connection live; the page opens a new one before that
+   * (web/src/connection.ts). Tests shorten it to see the handover in seconds.
+   * @default - 7200, API Gateway's limit (MAX_CONNECTION_MS)
+   */
+  maxConnectionSeconds: z.number().positive().optional(),
 });
 export type DashboardConfig = z.infer<typeof DashboardConfig>;
 /** A config as written, before defaults apply. */

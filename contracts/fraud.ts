@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { EventTimestamp, MAX_ID_LENGTH, RecordOrigin } from './clickstream';
+import { EventTimestamp, MAX_ID_LENGTH, RecordOrigin, rejectedRecordMessage } from './clickstream';
 
 /**
  * The fraud pipeline's contracts: the order producers write, the scoring configuration, the
@@ -54,15 +54,7 @@ export const OrderRejectionReason = z.enum([
 ]);
 export type OrderRejectionReason = z.infer<typeof OrderRejectionReason>;
 
-export const OrderDeadLetterMessage = z.object({
-  kind: z.literal('invalid-order'),
-  reason: OrderRejectionReason,
-  detail: z.string(),
-  origin: RecordOrigin,
-  /** The raw record data, base64, possibly truncated for oversized records. */
-  data: z.string(),
-  dataTruncated: z.boolean(),
-});
+export const OrderDeadLetterMessage = rejectedRecordMessage('invalid-order', OrderRejectionReason);
 export type OrderDeadLetterMessage = z.infer<typeof OrderDeadLetterMessage>;
 
 // ---- Scoring configuration ----

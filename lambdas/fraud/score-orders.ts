@@ -7,7 +7,7 @@ import type { OrderDeadLetterMessage } from '../../contracts/fraud';
 import type { FraudScorerSettings } from '../../contracts/fraud-settings';
 import { recordsByShard, shardOf, toShardRecord } from '../clickstream/aggregate';
 import type { ShardRecord } from '../clickstream/core/batch-plan';
-import { MAX_DEAD_LETTER_DATA_CHARS, originOf, type SinkMessage } from '../clickstream/core/sink-messages';
+import { rejectionMessage, type SinkMessage } from '../clickstream/core/sink-messages';
 import { sendInRecordOrder } from '../clickstream/sinks';
 import { decodeBatch, loadKeys, planBatch, type DecodedBatch, type LoadedProfiles, type OrderRejection, type ScoringConfigs, type ScoringPlan } from './core/plan';
 import { ScorerConflictError, shardKeyOf, type ScorerStore } from './scorer-store';
@@ -27,18 +27,8 @@ const MAX_CONFLICT_ATTEMPTS = 3;
 /** EMF keeps at most 100 values per metric per document. */
 const MAX_LATENCY_SAMPLES = 100;
 
-export function orderDeadLetterMessage(rejection: OrderRejection, shardId: string): SinkMessage {
-  const { data } = rejection.record;
-  const message: OrderDeadLetterMessage = {
-    kind: 'invalid-order',
-    reason: rejection.reason,
-    detail: rejection.detail,
-    origin: originOf(rejection.record, shardId),
-    data: data.slice(0, MAX_DEAD_LETTER_DATA_CHARS),
-    dataTruncated: data.length > MAX_DEAD_LETTER_DATA_CHARS,
-  };
-  return { recordIndex: rejection.recordIndex, body: JSON.stringify(message) };
-}
+export const orderDeadLetterMessage = (rejection: OrderRejection, shardId: string): SinkMessage =>
+  rejectionMessage<OrderDeadLetterMessage['kind'], OrderDeadLetterMessage['reason']>('invalid-order', rejection, shardId);
 
 /** Keeps only the entries before `cutoff` (a record that could not be handled, and all after it, are retried). */
 const truncated = (batch: DecodedBatch, cutoff: number): DecodedBatch => ({ entries: batch.entries.filter((entry) => entry.recordIndex < cutoff) });

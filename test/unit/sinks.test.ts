@@ -5,6 +5,8 @@ import { DeadLetterMessage, LateEventMessage } from '../../contracts/clickstream
 import type { LateEvent, Rejection } from '../../lambdas/clickstream/core/batch-plan';
 import { deadLetterMessage, lateEventMessage, MAX_DEAD_LETTER_DATA_CHARS, type SinkMessage } from '../../lambdas/clickstream/core/sink-messages';
 import { sendInRecordOrder } from '../../lambdas/clickstream/sinks';
+import { OrderDeadLetterMessage } from '../../contracts/fraud';
+import { orderDeadLetterMessage } from '../../lambdas/fraud/score-orders';
 import { sequenceAt, shardRecordFactory } from '../support/kinesis-records';
 
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/000000000000/clicks-dead-letters';
@@ -18,6 +20,22 @@ const messages = (...recordIndexes: number[]): SinkMessage[] => recordIndexes.ma
 const entriesOf = (...recordIndexes: number[]) => recordIndexes.map((index) => ({ Id: String(index), MessageBody: `body-${index}` }));
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, n) => from + n);
 const sentBatches = () => sqsMock.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input);
+
+describe('orderDeadLetterMessage', () => {
+  it('follows the OrderDeadLetterMessage contract, built like the clicks\' dead letters', () => {
+    const record = { ...shardRecordFactory(9, 'unused'), data: 'e30=' };
+    const message = orderDeadLetterMessage({ recordIndex: 2, record, reason: 'total-mismatch', detail: 'amount 10 vs items 12' }, SHARD_ID);
+    expect(OrderDeadLetterMessage.parse(JSON.parse(message.body))).toStrictEqual({
+      kind: 'invalid-order',
+      reason: 'total-mismatch',
+      detail: 'amount 10 vs items 12',
+      origin: { shardId: SHARD_ID, sequenceNumber: sequenceAt(9), partitionKey: 'user-1', approximateArrivalTimestamp: ARRIVAL_MS },
+      data: 'e30=',
+      dataTruncated: false,
+    });
+    expect(message.recordIndex).toBe(2);
+  });
+});
 
 describe('deadLetterMessage', () => {
   it.each([

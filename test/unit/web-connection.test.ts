@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION } from '../../contracts/dashboard';
-import { UnauthorizedError, type TokenSource } from '../../web/src/auth';
-import { backoffDelay, LiveConnection, withToken, type Clock, type ConnectionStatus, type SocketLike } from '../../web/src/connection';
+import { webcrypto } from 'node:crypto';
+import { CognitoTokenSource, STORAGE_KEYS, TokenRequestError, UnauthorizedError, type BrowserDeps, type TokenSource } from '../../web/src/auth';
+import { backoffDelay, handoverAfterMs, HANDOVER_LEAD_MS, LiveConnection, MAX_CONNECTION_MS, withToken, type Clock, type ConnectionStatus, type SocketLike } from '../../web/src/connection';
 
 /** A clock whose timers run only when the test advances it. */
 class ManualClock implements Clock {
@@ -67,12 +68,12 @@ class FakeSocket implements SocketLike {
   }
 }
 
-function harness({ tokens }: { tokens?: TokenSource } = {}) {
-  const clock = new ManualClock();
+function harness({ tokens, maxConnectionMs, clock = new ManualClock() }: { tokens?: TokenSource; maxConnectionMs?: number; clock?: ManualClock } = {}) {
   const sockets: FakeSocket[] = [];
   const statuses: ConnectionStatus[] = [];
   const messages: unknown[] = [];
   const tokenRequests: boolean[] = [];
+  const opens: number[] = [];
   let issued = 0;
   const connection = new LiveConnection({
     webSocketUrl: 'wss://example.test/live',
@@ -85,6 +86,8 @@ function harness({ tokens }: { tokens?: TokenSource } = {}) {
     },
     onStatus: (status) => statuses.push(status),
     onMessage: (data) => messages.push(data),
+    onOpen: (at) => opens.push(at),
+    maxConnectionMs,
     createSocket: (url) => {
       const socket = new FakeSocket(url);
       sockets.push(socket);
@@ -94,7 +97,7 @@ function harness({ tokens }: { tokens?: TokenSource } = {}) {
     // The top of each jitter range, so delays are exact.
     random: () => 1,
   });
-  return { clock, sockets, statuses, messages, tokenRequests, connection, last: () => sockets.at(-1)! };
+  return { clock, sockets, statuses, messages, tokenRequests, opens, connection, last: () => sockets.at(-1)! };
 }
 
 describe('backoffDelay', () => {
@@ -211,5 +214,198 @@ describe('LiveConnection', () => {
 describe('withToken', () => {
   it('adds the token as a query parameter, encoded', () => {
     expect(withToken('wss://abc.execute-api.us-east-1.amazonaws.com/live', 'a.b+c/d')).toBe('wss://abc.execute-api.us-east-1.amazonaws.com/live?token=a.b%2Bc%2Fd');
+  });
+});
+
+/** A JWT whose claims are all the connection reads (`iat`, `exp`), valid for `lifetimeMs` from `now`. */
+function jwtFactory(now: number, lifetimeMs: number, id: string): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'none' })}.${part({ id, iat: now / 1000, exp: (now + lifetimeMs) / 1000 })}.sig`;
+}
+
+/** A token source issuing `lifetimeMs` tokens; `fail` makes the next calls throw. */
+function expiringTokens(clock: ManualClock, lifetimeMs: number) {
+  const calls: { at: number; fresh: boolean }[] = [];
+  const state = { fail: undefined as Error | undefined, issued: 0 };
+  const source: TokenSource = {
+    token: async ({ fresh }) => {
+      calls.push({ at: clock.now(), fresh });
+      if (state.fail !== undefined) throw state.fail;
+      state.issued += 1;
+      return jwtFactory(clock.now(), lifetimeMs, `t${state.issued}`);
+    },
+  };
+  return { source, calls, state };
+}
+
+const tokenId = (url: string) => JSON.parse(Buffer.from(new URL(url).searchParams.get('token')!.split('.')[1]!, 'base64url').toString()).id as string;
+
+describe('token renewal', () => {
+  it('gets a new token EXPIRY_MARGIN_MS before the current one expires, again and again', async () => {
+    const clock = new ManualClock();
+    const tokens = expiringTokens(clock, 1_800_000);
+    const { connection, last } = harness({ tokens: tokens.source, clock });
+    connection.start();
+    await clock.advance(0);
+    last().open();
+
+    await clock.advance(6_000_000);
+
+    expect(tokens.calls.map((call) => call.at - 1_000_000)).toStrictEqual([0, 1_740_000, 3_480_000, 5_220_000]);
+  });
+
+  it('retries a failed renewal with backoff while the socket keeps delivering', async () => {
+    const clock = new ManualClock();
+    const tokens = expiringTokens(clock, 120_000);
+    const { connection, last, messages, statuses } = harness({ tokens: tokens.source, clock });
+    connection.start();
+    await clock.advance(0);
+    last().open();
+    tokens.state.fail = new TokenRequestError('cannot reach the token endpoint');
+
+    await clock.advance(60_000 + 500 + 1000);
+    last().receive('update');
+    tokens.state.fail = undefined;
+    await clock.advance(2000);
+
+    expect(tokens.calls.map((call) => call.at - 1_000_000)).toStrictEqual([0, 60_000, 60_500, 61_500, 63_500]);
+    expect(messages).toStrictEqual(['update']);
+    expect(statuses.map((status) => status.phase)).toStrictEqual(['connecting', 'open']);
+  });
+});
+
+describe('handover before the connection limit', () => {
+  it('starts HANDOVER_LEAD_MS before API Gateway\'s 2 hours, or at three quarters of a short limit', () => {
+    expect(MAX_CONNECTION_MS).toBe(7_200_000);
+    expect(handoverAfterMs(MAX_CONNECTION_MS)).toBe(7_200_000 - HANDOVER_LEAD_MS);
+    expect(handoverAfterMs(8000)).toBe(6000);
+  });
+
+  it('opens a new socket with a new token, switches at its first message with no status change, then closes the old one', async () => {
+    const clock = new ManualClock();
+    const tokens = expiringTokens(clock, 4000);
+    const { connection, sockets, messages, statuses, opens } = harness({ tokens: tokens.source, clock, maxConnectionMs: 8000 });
+    connection.start();
+    await clock.advance(0);
+    const [old] = sockets;
+    old!.open();
+    old!.receive('snapshot-1');
+
+    await clock.advance(6000);
+    const successor = sockets[1]!;
+    old!.receive('update-old');
+    successor.open();
+    successor.receive('snapshot-2');
+    successor.receive('update-new');
+    old!.receive('late-on-old');
+
+    expect(sockets).toHaveLength(2);
+    // The first token was renewed at 2 s and 4 s (half its 4 s life); the handover used a valid one.
+    expect([tokenId(old!.url), tokenId(successor.url)]).toStrictEqual(['t1', 't4']);
+    expect(successor.sent).toStrictEqual([JSON.stringify({ v: PROTOCOL_VERSION, type: 'subscribe' })]);
+    expect(messages).toStrictEqual(['snapshot-1', 'update-old', 'snapshot-2', 'update-new']);
+    expect(old!.readyState).toBe(3);
+    expect(statuses.map((status) => status.phase)).toStrictEqual(['connecting', 'open', 'open']);
+    expect(opens).toHaveLength(1);
+
+    // The successor hands over in turn.
+    await clock.advance(6000);
+    expect(sockets).toHaveLength(3);
+  });
+
+  it('keeps the old socket when the new one fails, and tries again with backoff', async () => {
+    const { connection, sockets, messages, clock } = harness({ maxConnectionMs: 8000 });
+    connection.start();
+    await clock.advance(0);
+    sockets[0]!.open();
+
+    await clock.advance(6000);
+    sockets[1]!.drop(1006);
+    sockets[0]!.receive('still-live');
+    await clock.advance(500);
+    sockets[2]!.open();
+    sockets[2]!.receive('snapshot');
+
+    expect(messages).toStrictEqual(['still-live', 'snapshot']);
+    expect(sockets.map((socket) => socket.readyState)).toStrictEqual([3, 3, 1]);
+  });
+
+  it('gives up a successor that opens but does not answer its subscription in time', async () => {
+    const { connection, sockets, clock } = harness({ maxConnectionMs: 60_000 });
+    connection.start();
+    await clock.advance(0);
+    sockets[0]!.open();
+    await clock.advance(45_000);
+    sockets[1]!.open();
+
+    await clock.advance(10_000);
+
+    expect(sockets[1]!.readyState).toBe(3);
+    expect(sockets[0]!.readyState).toBe(1);
+    await clock.advance(500);
+    expect(sockets).toHaveLength(3);
+  });
+
+  it('falls back to an ordinary reconnect when the limit ends the old socket first', async () => {
+    const { connection, sockets, statuses, clock } = harness({ maxConnectionMs: 8000 });
+    connection.start();
+    await clock.advance(0);
+    sockets[0]!.open();
+    await clock.advance(6000);
+    sockets[1]!.open();
+
+    sockets[0]!.drop(1001, 'Going away');
+    await clock.advance(500);
+
+    expect(sockets[1]!.readyState).toBe(3);
+    expect(sockets).toHaveLength(3);
+    expect(statuses.map((status) => status.phase)).toStrictEqual(['connecting', 'open', 'reconnecting', 'connecting']);
+  });
+});
+
+describe('reconnecting with Cognito after the ID token expired', () => {
+  const COGNITO = { mode: 'cognito', domain: 'https://auth.example.test', clientId: 'client-1', redirectUri: 'https://dashboard.example.test/' } as const;
+
+  it.each([
+    { name: 'the connection aged out (1001)', code: 1001, reason: 'Going away' },
+    { name: 'the server refused the expired token (4401)', code: 4401, reason: 'token expired' },
+  ])('refreshes silently when $name', async ({ code, reason }) => {
+    const clock = new ManualClock();
+    const storage = new Map<string, string>([
+      [STORAGE_KEYS.idToken, jwtFactory(clock.now(), 3_600_000, 'id-1')],
+      [STORAGE_KEYS.refreshToken, 'refresh-1'],
+    ]);
+    const refreshes: string[] = [];
+    const navigations: string[] = [];
+    const deps: BrowserDeps = {
+      fetch: (async (_url: string, init?: RequestInit) => {
+        refreshes.push(new URLSearchParams(init?.body as string).get('refresh_token')!);
+        // A stub rather than a Response, whose body stream settles outside the manual clock's flushes.
+        const body = { id_token: jwtFactory(clock.now(), 3_600_000, `id-${refreshes.length + 1}`) };
+        return { status: 200, json: async () => body } as Response;
+      }) as typeof fetch,
+      storage: { getItem: (key) => storage.get(key) ?? null, setItem: (key, value) => void storage.set(key, value), removeItem: (key) => void storage.delete(key) },
+      currentUrl: () => COGNITO.redirectUri,
+      replaceUrl: () => undefined,
+      navigate: (url) => navigations.push(url),
+      crypto: webcrypto as unknown as Crypto,
+      now: () => clock.now(),
+    };
+    const { connection, sockets, statuses } = harness({ tokens: new CognitoTokenSource(COGNITO, deps), clock, maxConnectionMs: MAX_CONNECTION_MS });
+    // No background renewal: the reconnect itself must refresh (as when the renewal could not).
+    connection['scheduleRenewal'] = () => undefined;
+    connection.start();
+    await clock.advance(0);
+    sockets[0]!.open();
+    sockets[0]!.receive('snapshot');
+
+    await clock.advance(3_600_000);
+    sockets[0]!.drop(code, reason);
+    await clock.advance(500);
+
+    expect(navigations).toStrictEqual([]);
+    expect(refreshes).toStrictEqual(['refresh-1']);
+    expect(tokenId(sockets[1]!.url)).toBe('id-2');
+    expect(statuses.some((status) => status.phase === 'signing-in')).toBe(false);
   });
 });

@@ -84,6 +84,23 @@ describe('snapshot, then windows updates', () => {
     expect(state.snapshotsApplied).toBe(3);
   });
 
+  it('merges the snapshot of a handover (no `connected`) without lowering a count or resetting events/s', () => {
+    const state = run(
+      { type: 'connected', at: T0 - 2000 },
+      received(frame('snapshot', [windowCountFactory('/a', M10, 10)]), T0 - 2000),
+      received(frame('windows', [windowCountFactory('/a', M10, 15, { delta: 5 })]), T0 - 1000),
+      received(frame('windows', [windowCountFactory('/b', M10, 4, { delta: 4 })]), T0),
+      // The new connection's snapshot was read before the last update to /a, and after the one to /b.
+      received(frame('snapshot', [windowCountFactory('/a', M10, 12), windowCountFactory('/b', M10, 6), windowCountFactory('/c', M10, 1)]), T0 + 100),
+      // An update both connections delivered adds nothing the second time.
+      received(frame('windows', [windowCountFactory('/b', M10, 6, { delta: 2 })]), T0 + 200),
+    );
+
+    expect(counts(state)).toStrictEqual({ [`/a|${iso(M10)}`]: 15, [`/b|${iso(M10)}`]: 6, [`/c|${iso(M10)}`]: 1 });
+    expect(state.observingSince).toBe(T0 - 2000);
+    expect(state.arrivals.map((arrival) => arrival.clicks)).toStrictEqual([5, 4]);
+  });
+
   it('drops windows older than the history horizon as time passes', () => {
     const oldest = M10 - (DASHBOARD_HISTORY_MINUTES - 1) * MINUTE;
     const state = run(

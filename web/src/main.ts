@@ -87,6 +87,7 @@ async function main(): Promise<void> {
       scheduleDraw();
     },
     onOpen: (at) => dispatch({ type: 'connected', at }),
+    maxConnectionMs: config.maxConnectionSeconds === undefined ? undefined : config.maxConnectionSeconds * 1000,
     onMessage: (data, at) => {
       const message = decodeServerMessage(data);
       if (message !== undefined) fraud = reduceFraud(fraud, message);

@@ -173,13 +173,19 @@ function toWindowState(window: WindowCount): WindowState {
 /**
  * A snapshot may arrive in several parts (each under MAX_MESSAGE_BYTES). The first part after a
  * new connection replaces the windows, so a restarted server's truth wins; later parts merge.
+ * So does the snapshot of a handover (a new connection replacing a live one, which is not
+ * `connected`): it may be older than an update the old connection just delivered, so a count it
+ * holds never lowers one the page shows.
  * A snapshot carries no clicks for the events/s rate: they are history, not arrivals.
  */
 function applySnapshot(state: DashboardState, windows: readonly WindowCount[], at: number): DashboardState {
   const next = state.awaitingSnapshot ? new Map<string, WindowState>() : new Map(state.windows);
   for (const window of windows) {
     const incoming = toWindowState(window);
-    next.set(windowKey(incoming.url, incoming.startMs), incoming);
+    const key = windowKey(incoming.url, incoming.startMs);
+    const known = next.get(key);
+    if (known !== undefined && known.count > incoming.count) continue;
+    next.set(key, known === undefined ? incoming : { ...incoming, lateCount: Math.max(known.lateCount, incoming.lateCount), final: known.final || incoming.final });
   }
   if (!state.awaitingSnapshot) return { ...state, windows: next, snapshotsApplied: state.snapshotsApplied + 1 };
   // A new subscription: the rate restarts from it, since clicks during the gap were never seen.

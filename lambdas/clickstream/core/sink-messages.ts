@@ -18,10 +18,22 @@ export const originOf = (record: ShardRecord, shardId: string) => ({
   approximateArrivalTimestamp: record.approximateArrivalMs,
 });
 
-export function deadLetterMessage(rejection: Rejection, shardId: string): SinkMessage {
+/** A record a pipeline could not use, as its dead-letter sink gets it: the reason, the origin and the data. */
+interface RecordRejection<Reason extends string> {
+  recordIndex: number;
+  record: ShardRecord;
+  reason: Reason;
+  detail: string;
+}
+
+/**
+ * The dead-letter message of a rejected record, for any pipeline: `kind` names the pipeline's
+ * contract (`invalid-record` for clicks, `invalid-order` for orders), whose shape is otherwise shared.
+ */
+export function rejectionMessage<Kind extends string, Reason extends string>(kind: Kind, rejection: RecordRejection<Reason>, shardId: string): SinkMessage {
   const { data } = rejection.record;
-  const message: DeadLetterMessage = {
-    kind: 'invalid-record',
+  const message = {
+    kind,
     reason: rejection.reason,
     detail: rejection.detail,
     origin: originOf(rejection.record, shardId),
@@ -30,6 +42,9 @@ export function deadLetterMessage(rejection: Rejection, shardId: string): SinkMe
   };
   return { recordIndex: rejection.recordIndex, body: JSON.stringify(message) };
 }
+
+export const deadLetterMessage = (rejection: Rejection, shardId: string): SinkMessage =>
+  rejectionMessage<DeadLetterMessage['kind'], DeadLetterMessage['reason']>('invalid-record', rejection, shardId);
 
 export function lateEventMessage(late: LateEvent, shardId: string): SinkMessage {
   const { eventId, url, userId, timestamp } = late.click;
