@@ -85,6 +85,8 @@ export interface QueryBenchResult {
   sinkLayoutFiles: { data: number; deletes: number; deleteRows: number };
   /** After compaction, then 1% upserts: deletes only for the upserted keys. */
   compactedPlusUpsertsMs: number;
+  /** After compaction, before the upserts: no deletes at all, through the same query path (its fixed cost). */
+  compactedMs: number;
   bareParquetMs: number;
   rounds: number;
 }
@@ -141,9 +143,10 @@ export async function benchQuery(options: { rows?: number; commits?: number; rou
 
     options.log?.('query bench: compacting, then 1% upserts again');
     await compactTable(table);
+    const compactedMs = await timeQuery();
     await appendRows(table, upsertKeys.map((i) => tick(i, 2)));
     const compactedPlusUpsertsMs = await timeQuery();
-    return { rows, upserts, sinkLayoutMs, sinkLayoutFiles, compactedPlusUpsertsMs, bareParquetMs: median(bare), rounds };
+    return { rows, upserts, sinkLayoutMs, sinkLayoutFiles, compactedPlusUpsertsMs, compactedMs, bareParquetMs: median(bare), rounds };
   } finally {
     rmSync(cacheDirectory, { recursive: true, force: true });
   }

@@ -6,11 +6,12 @@ import { benchQuery, benchSinkIngest } from './lakehouse';
 import { benchWrites } from './writes';
 import { benchWeb } from './web';
 import { benchFraudCore, benchFraudLatency, benchFraudQuality } from './fraud';
+import { benchFixIntoKinesis, benchFixParse } from './fix';
 import { formatReport } from '../fraud/cli';
 import { CLICKS_EVENT_SOURCE_DEFAULTS } from '../lib/clickstream-pipeline';
 import { silenceSdkNodeWarningForTools } from '../contracts/sdk-node-warning';
 
-const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|web|fraud|lakehouse ...] [--seconds N] [--rate N] [--shards N] [--runs N] [--clients N]
+const HELP = `Usage: npm run bench [-- core|writes|e2e|dashboard|web|fraud|lakehouse|fix ...] [--seconds N] [--rate N] [--shards N] [--runs N] [--clients N]
 
 Runs the benchmarks and prints a table (default: all of them).
   core     aggregator core throughput as a ratio to a bare JSON.parse loop over the same payloads
@@ -31,7 +32,11 @@ Runs the benchmarks and prints a table (default: all of them).
            orders (seed 1) at the default configuration; local cloud p50/p99 from order put to
            decision readable at --rate (default 200) for --seconds (default 30)
   lakehouse  Iceberg sink ingest (records/s into Parquet, commit latency p50/p99) and DuckDB query time
-           over a 1-million-row market_ticks table with 1% upserts as deletes, beside bare Parquet`;
+           over a 1-million-row market_ticks table with 1% upserts as deletes, beside bare Parquet
+  fix      market-data gateway: FIX messages/s through jspurefix's parser (+ view.toObject(), + tick
+           mapping) as a ratio to a bare split on SOH over the same 20,000 messages; ticks/s into
+           Kinesis (kinesalite, 1 shard) from the venue simulator at --rate X messages/s (default 500)
+           through the gateway's session for --seconds (default 20), then the sink alone on a burst`;
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const fixed = (value: number, digits = 0) => value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -51,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
   };
   const sections = argv.filter((arg, index) => !arg.startsWith('--') && !argv[index - 1]?.startsWith('--'));
   const run = (name: string) => sections.length === 0 || sections.includes(name);
-  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'web', 'fraud', 'lakehouse'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
+  for (const section of sections) if (!['core', 'writes', 'e2e', 'dashboard', 'web', 'fraud', 'lakehouse', 'fix'].includes(section)) throw new Error(`Unknown benchmark: ${section}\n\n${HELP}`);
 
   console.log(`node ${process.version}, ${new Date().toISOString()}\n`);
   if (run('core')) {
@@ -136,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
     console.log('One process on a 2-core machine shared with other engineers: the figures are noisy; compare ratios within one run.');
     console.log();
   }
+  if (run('fix')) await benchFix({ rate: option('rate', 500), seconds: option('seconds', 20) });
   if (run('fraud')) {
     console.error('fraud: scorer core, 20,000 orders, 7 alternating rounds...');
     const core = benchFraudCore();
@@ -156,6 +162,30 @@ async function main(argv: string[]): Promise<void> {
     console.log(row(['---:', '---:', '---:', '---:', '---:', '---:']));
     console.log(row([`${fixed(latency.targetRate)}/s`, fixed(latency.sent), fixed(latency.decided), `${fixed(latency.p50Ms)} ms`, `${fixed(latency.p99Ms)} ms`, `${fixed(latency.maxMs)} ms`]));
   }
+}
+
+async function benchFix({ rate, seconds }: { rate: number; seconds: number }): Promise<void> {
+  console.error('fix: 20,000 X messages (4 entries each), 7 alternating rounds...');
+  const parse = await benchFixParse();
+  console.log(`### Market-data gateway: FIX parse rate (${fixed(parse.messages)} X messages, ${fixed(parse.entries)} entries; median of 7 alternating rounds, one process)`);
+  console.log(row(['loop', 'messages/s (median)']));
+  console.log(row(['---', '---:']));
+  console.log(row(["bare split('\\x01') of each message", fixed(parse.splitPerSecond)]));
+  console.log(row(["jspurefix AsciiParser (FIX44 dictionary) + view.toObject(), as the session decodes", fixed(parse.parsePerSecond)]));
+  console.log(row(['the same + the gateway\'s tick mapping (ticksFromMarketData)', fixed(parse.parseAndTicksPerSecond)]));
+  console.log(row(['**ratio jspurefix parse / bare split**', `**${fixed(parse.ratio, 3)}**`]));
+  console.log();
+  const kinesis = await benchFixIntoKinesis({ rate, seconds, log: (line) => console.error(line) });
+  console.log('### Market-data gateway: ticks into Kinesis (kinesalite, 1 shard, PartitionKey = symbol)');
+  console.log(row(['path', 'ticks', 'seconds', 'ticks/s', 'notes']));
+  console.log(row(['---', '---:', '---:', '---:', '---']));
+  console.log(row([
+    `venue simulator -> TCP -> gateway FIX session -> sink -> PutRecords`,
+    fixed(kinesis.ticksOnStream), fixed(kinesis.seconds, 1), `**${fixed(kinesis.ticksPerSecond)}**`,
+    `venue target ${fixed(rate)} X/s x 4 entries; it sent ${fixed(kinesis.venueMessages)} X (${fixed(kinesis.venueMessages / kinesis.seconds)}/s); ${fixed(kinesis.putRecordsCalls)} PutRecords calls`,
+  ]));
+  console.log(row(['the sink alone (batches of 500)', fixed(kinesis.burstTicks), '-', `**${fixed(kinesis.burstTicksPerSecond)}**`, 'one publish() of the whole burst']));
+  console.log();
 }
 
 /** The median of the values (the mean of the middle two for an even count), with the min and max. */
@@ -249,8 +279,9 @@ async function benchLakehouse(): Promise<void> {
     `${fixed(query.sinkLayoutMs)} ms`,
     `${fixed(query.sinkLayoutMs / query.bareParquetMs, 1)}x`,
   ]));
+  console.log(row(['compacted, no deletes (the query path\'s fixed cost)', `${fixed(query.compactedMs)} ms`, `${fixed(query.compactedMs / query.bareParquetMs, 1)}x`]));
   console.log(row(['compacted, then 1% upserts (deletes for the upserted keys only)', `${fixed(query.compactedPlusUpsertsMs)} ms`, `${fixed(query.compactedPlusUpsertsMs / query.bareParquetMs, 1)}x`]));
-  console.log('Times include resolving the snapshot (metadata, manifest list, manifests) and creating the views.');
+  console.log('Times, except the bare Parquet row, are whole `npm run query` calls: a new DuckDB instance, resolving the snapshot (metadata, manifest list, manifests) and creating the views.');
   console.log();
 }
 

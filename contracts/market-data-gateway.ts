@@ -121,6 +121,8 @@ export const GatewayDeadLetterReason = z.enum([
   'invalid-tick',
   'missing-symbol',
   'unknown-message',
+  /** A FIX message the engine could not decode whole (an unknown tag inside a repeating group ends the group early). */
+  'malformed-message',
   'malformed-response',
   'put-failed',
 ]);

@@ -33,12 +33,24 @@ export interface ResolveTargetOptions {
   readonly stateDirectory?: string;
 }
 
+/** Where a target's requests go and the stack's outputs: what any client of the target needs. */
+export interface TargetEnvironment {
+  readonly kind: TargetFlags['target'];
+  /** Where the requests go; undefined for AWS's regional endpoints. */
+  readonly endpoint?: string;
+  /** The stack outputs, flattened (the Watershed stack's win), or {} without an outputs file. */
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly outputsFile?: string;
+  /** The configuration every SDK client of this target is created with. */
+  readonly clientConfig: Partial<ReturnType<typeof localClientConfig>>;
+}
+
 /**
  * Resolves the target: `local` follows the running local cloud (`readLocalCloudState()`), so its
  * port and outputs need no flags; `localstack` uses the LocalStack endpoint and test credentials;
  * `aws` the default credential chain and region.
  */
-export function resolveTarget(flags: TargetFlags, options: ResolveTargetOptions = {}): OpsTarget {
+export function resolveTargetEnvironment(flags: TargetFlags, options: ResolveTargetOptions = {}): TargetEnvironment {
   let endpoint = flags.endpoint;
   let outputsFile = flags.outputsFile;
   if (flags.target === 'local') {
@@ -54,18 +66,21 @@ export function resolveTarget(flags: TargetFlags, options: ResolveTargetOptions 
     endpoint ??= LOCAL_ENDPOINT;
   }
   const outputs = outputsFile === undefined ? {} : readOutputs(outputsFile);
-  const config =
+  const clientConfig =
     flags.target === 'aws'
       ? { ...(flags.region !== undefined ? { region: flags.region } : {}), ...(endpoint !== undefined ? { endpoint } : {}) }
       : { ...localClientConfig(endpoint ?? LOCAL_ENDPOINT), region: flags.region ?? LOCAL_REGION };
+  return { kind: flags.target, ...(endpoint !== undefined ? { endpoint } : {}), outputs, ...(outputsFile !== undefined ? { outputsFile } : {}), clientConfig };
+}
+
+/** The target with the ops tools' clients (Kinesis, SQS, Lambda); see resolveTargetEnvironment. */
+export function resolveTarget(flags: TargetFlags, options: ResolveTargetOptions = {}): OpsTarget {
+  const { clientConfig: config, ...environment } = resolveTargetEnvironment(flags, options);
   const kinesis = new KinesisClient(config);
   const sqs = new SQSClient(config);
   const lambda = new LambdaClient(config);
   return {
-    kind: flags.target,
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    outputs,
-    ...(outputsFile !== undefined ? { outputsFile } : {}),
+    ...environment,
     kinesis,
     sqs,
     lambda,
@@ -104,7 +119,7 @@ function readOutputs(file: string): Record<string, string> {
 }
 
 /** The AWS SDK's errors, turned into what the user should do. Anything else is passed through. */
-export function explainAwsError(error: unknown, target: OpsTarget, what: string): Error {
+export function explainAwsError(error: unknown, target: Pick<TargetEnvironment, 'kind' | 'endpoint'>, what: string): Error {
   const failure = error as { name?: string; message?: string; code?: string };
   const name = failure.name ?? '';
   if (name === 'CredentialsProviderError' || /Could not load credentials/.test(failure.message ?? '')) {

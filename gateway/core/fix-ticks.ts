@@ -75,8 +75,21 @@ export function entryEventTime(entry: FixMdEntry, sendingTime: number | undefine
   return sendingTime ?? ingestTime;
 }
 
-/** The ticks of one 35=W or 35=X message, and the entries that could not become ticks. */
-export function ticksFromMarketData(msgType: 'W' | 'X', message: FixMarketDataMessage, context: FixTickContext): TickBatch {
+/** What the wire said, beside what the engine decoded. */
+export interface FixWireFacts {
+  /** NoMDEntries (268) as sent. */
+  declaredEntries?: number;
+  /** Tags the engine's dictionary does not place in the message. */
+  invalidTags?: readonly number[];
+}
+
+/**
+ * The ticks of one 35=W or 35=X message, and the entries that could not become ticks. jspurefix
+ * ends a repeating group at the first tag it does not expect there, so an unknown tag inside an
+ * entry silently drops that entry's remaining fields and every entry after it: when fewer entries
+ * were decoded than NoMDEntries declares, the lost ones are dead-lettered as `malformed-message`.
+ */
+export function ticksFromMarketData(msgType: 'W' | 'X', message: FixMarketDataMessage, context: FixTickContext, wire: FixWireFacts = {}): TickBatch {
   const seq = message.StandardHeader.MsgSeqNum;
   const sendingTime = toEpochMs(message.StandardHeader.SendingTime);
   const entries = (msgType === 'W' ? message.MDFullGrp?.NoMDEntries : message.MDIncGrp?.NoMDEntries) ?? [];
@@ -125,5 +138,13 @@ export function ticksFromMarketData(msgType: 'W' | 'X', message: FixMarketDataMe
     if (invalid !== undefined) return rejects.push(invalid);
     ticks.push(tick);
   });
+  if (wire.declaredEntries !== undefined && wire.declaredEntries > entries.length) {
+    const tags = wire.invalidTags !== undefined && wire.invalidTags.length > 0 ? ` at unexpected tag(s) ${wire.invalidTags.join(', ')}` : '';
+    rejects.push({
+      reason: 'malformed-message',
+      detail: `NoMDEntries (268) is ${wire.declaredEntries} but ${entries.length} entries decoded: the group ended early${tags}; entries ${entries.length} to ${wire.declaredEntries - 1} are in the raw message only`,
+      position: `${seq}:${entries.length}`,
+    });
+  }
   return { ticks, rejects };
 }

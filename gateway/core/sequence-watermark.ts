@@ -27,6 +27,14 @@ export class SequenceWatermark {
     this.inFlight.add(seq);
   }
 
+  /**
+   * Whether `seq` already arrived (its ticks are on the stream or in flight), or lies before where
+   * this session started (durable before a restart): a PossDup resend of it adds nothing.
+   */
+  seen(seq: number): boolean {
+    return seq <= this.highest && !this.missing.has(seq);
+  }
+
   /** A session message (heartbeat, logon...) or an application message with no ticks: nothing to wait for. */
   receivedWithoutTicks(seq: number): void {
     this.received(seq);

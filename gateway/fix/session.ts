@@ -5,6 +5,7 @@ import {
   EmptyLogFactory,
   MsgType,
   SessionContainer,
+  SessionState,
   type FixEntity,
   type FixSession,
   type IJsFixConfig,
@@ -12,19 +13,30 @@ import {
 } from 'jspurefix';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GATEWAY_METRICS, type FixSessionConfig } from '../../contracts/market-data-gateway';
+import type { MarketTickInput } from '../../contracts/market-data';
 import { backoffDelayMs } from '../core/backoff';
 import { ticksFromMarketData, type FixMarketDataMessage } from '../core/fix-ticks';
 import { SequenceWatermark } from '../core/sequence-watermark';
+import type { TickReject } from '../core/tick-checks';
 import { fixSource } from '../core/tick-id';
 import type { Gateway, GatewaySource } from '../gateway';
-import { DynamoDbSessionStore } from './dynamodb-session-store';
+import { DynamoDbSessionTable } from './dynamodb-session-table';
+import { GatewaySessionStore, type SessionTable } from './session-store';
 
 const SESSION_MESSAGE_TYPES = new Set<string>([MsgType.Heartbeat, MsgType.TestRequest, MsgType.ResendRequest, MsgType.Reject, MsgType.SequenceReset, MsgType.Logout, MsgType.Logon]);
 
+/** Where a session's ticks, dead letters and counters go: the gateway's sinks (tests pass recorders). */
+export interface FixSessionOutputs {
+  sink: { publish(ticks: readonly MarketTickInput[]): Promise<void> };
+  deadLetters: { send(reject: TickReject, source: string, raw: string): Promise<void> };
+  metrics: { count(metric: string, source: string, value?: number): void; sessionState(session: string, state: string): void };
+  maxPrice: number;
+}
+
 export interface FixSessionDeps {
-  gateway: Gateway;
-  dynamodb: DynamoDBClient;
-  sessionTableName: string;
+  outputs: FixSessionOutputs;
+  /** Where sequence numbers survive restarts: the DynamoDB session table, or a MemorySessionTable in tests. */
+  sessionTable: SessionTable;
   env: Record<string, string | undefined>;
   log: (message: string) => void;
 }
@@ -56,6 +68,23 @@ class MarketDataInitiatorSession extends AsciiSession {
       }
     }
     super.onMsg(msgType, view);
+  }
+
+  /**
+   * jspurefix ends the session when application data arrives while it answers the peer's
+   * ResendRequest or waits for the Heartbeat answering its TestRequest. On a streaming feed both
+   * happen (market data sent before the request was read), and ending the session there turns
+   * every venue ResendRequest into a reconnect: market data is accepted in those states too.
+   */
+  protected override validStateApplicationMsg(): boolean {
+    switch (this.getState()) {
+      case SessionState.HandleResendRequest:
+      case SessionState.AwaitingProcessingResponseToTestRequest:
+      case SessionState.AwaitingProcessingResponseToResendRequest:
+        return true;
+      default:
+        return super.validStateApplicationMsg();
+    }
   }
 
   protected onApplicationMsg(msgType: string, view: MsgView): void {
@@ -96,7 +125,7 @@ export class FixSessionRunner implements GatewaySource {
   readonly name: string;
   readonly source: string;
   watermark = new SequenceWatermark(1);
-  store: DynamoDbSessionStore | undefined;
+  store: GatewaySessionStore | undefined;
   private stopped = false;
   private attempt = 0;
   private entity: FixEntity | undefined;
@@ -128,7 +157,7 @@ export class FixSessionRunner implements GatewaySource {
 
   private setState(state: string): void {
     this.state = state;
-    this.deps.gateway.metrics.sessionState(this.name, state);
+    this.deps.outputs.metrics.sessionState(this.name, state);
   }
 
   private async run(): Promise<void> {
@@ -176,7 +205,7 @@ export class FixSessionRunner implements GatewaySource {
         const sessionConfig = scope.resolve<IJsFixConfig>(DITokens.IJsFixConfig);
         sessionConfig.sessionStoreFactory = {
           create: (sessionId) => {
-            this.store = new DynamoDbSessionStore(sessionId, this.deps.dynamodb, this.deps.sessionTableName);
+            this.store = new GatewaySessionStore(sessionId, this.deps.sessionTable);
             // A new connection starts from what the table says is safe.
             const store = this.store;
             const initialize = store.initialize.bind(store);
@@ -214,12 +243,18 @@ export class FixSessionRunner implements GatewaySource {
   }
 
   onApplicationMessage(msgType: string, view: MsgView, raw: string): void {
-    const { gateway } = this.deps;
+    const { outputs } = this.deps;
     const seq = view.getTyped('MsgSeqNum') as number;
-    if (view.getTyped('PossDupFlag') === true) gateway.metrics.count(GATEWAY_METRICS.possDupMessages, this.source);
+    if (view.getTyped('PossDupFlag') === true) {
+      outputs.metrics.count(GATEWAY_METRICS.possDupMessages, this.source);
+      // A resend of a message this session already has (its ticks are on the stream or on their
+      // way): the same tickIds again would only be duplicates on the stream. A resend of a
+      // message inside a gap, or from before a restart's safe watermark, is new and goes on.
+      if (this.watermark.seen(seq)) return;
+    }
     if (msgType !== String(MsgType.MarketDataSnapshotFullRefresh) && msgType !== String(MsgType.MarketDataIncrementalRefresh)) {
       this.watermark.receivedWithoutTicks(seq);
-      void gateway.deadLetters.send({ reason: 'unknown-message', detail: `MsgType ${msgType} is not market data (W or X)`, position: String(seq) }, this.source, raw);
+      void outputs.deadLetters.send({ reason: 'unknown-message', detail: `MsgType ${msgType} is not market data (W or X)`, position: String(seq) }, this.source, raw);
       return;
     }
     this.watermark.received(seq);
@@ -229,10 +264,10 @@ export class FixSessionRunner implements GatewaySource {
       session: this.name,
       epochMs: store?.epochMs ?? 0,
       ingestTime: Date.now(),
-      maxPrice: gateway.settings.config.maxPrice,
-    });
-    const letters = rejects.map((reject) => gateway.deadLetters.send(reject, this.source, raw));
-    void Promise.all([gateway.sink.publish(ticks), ...letters]).then(
+      maxPrice: outputs.maxPrice,
+    }, { declaredEntries: view.getTyped('NoMDEntries') as number | undefined, invalidTags: view.invalid() });
+    const letters = rejects.map((reject) => outputs.deadLetters.send(reject, this.source, raw));
+    void Promise.all([outputs.sink.publish(ticks), ...letters]).then(
       async () => {
         this.watermark.acknowledged(seq);
         await store?.persist();
@@ -244,5 +279,7 @@ export class FixSessionRunner implements GatewaySource {
 
 /** The gateway's FIX sessions, one runner per configured session. */
 export function fixSessionRunners(gateway: Gateway, dynamodb: DynamoDBClient, env: Record<string, string | undefined>, log: (message: string) => void): FixSessionRunner[] {
-  return gateway.settings.config.fixSessions.map((config) => new FixSessionRunner(config, { gateway, dynamodb, sessionTableName: gateway.settings.sessionTableName, env, log }));
+  const outputs: FixSessionOutputs = { sink: gateway.sink, deadLetters: gateway.deadLetters, metrics: gateway.metrics, maxPrice: gateway.settings.config.maxPrice };
+  const sessionTable = new DynamoDbSessionTable(dynamodb, gateway.settings.sessionTableName);
+  return gateway.settings.config.fixSessions.map((config) => new FixSessionRunner(config, { outputs, sessionTable, env, log }));
 }

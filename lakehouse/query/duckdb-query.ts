@@ -7,6 +7,7 @@ import { resolveSnapshot, type Snapshot } from '../iceberg/metadata';
 import { partitionKey } from '../iceberg/schema';
 import type { IcebergTable } from '../iceberg/table';
 import type { ObjectStore } from '../object-store';
+import { assertSingleSelect, QueryError, referencedTables, type AsOf } from './statement';
 
 /**
  * SQL over Iceberg snapshots with DuckDB. DuckDB's iceberg and httpfs extensions cannot be
@@ -18,12 +19,7 @@ import type { ObjectStore } from '../object-store';
  * and only a single SELECT is accepted, so a query cannot change a table.
  */
 
-export class QueryError extends Error {
-  override readonly name = 'QueryError';
-}
-
-/** `--as-of`: a snapshot id, or an instant (epoch ms). */
-export type AsOf = { snapshotId: number } | { timestampMs: number };
+export { QueryError, referencedTables, type AsOf } from './statement';
 
 export interface QueryResult {
   columns: string[];
@@ -34,6 +30,9 @@ export interface QueryResult {
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteString = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+/** The partition key of an unpartitioned delete file, which applies to every partition. */
+const GLOBAL_PARTITION = partitionKey({});
 
 /** Copies `uri` into the cache once; returns the local path. */
 async function cached(store: ObjectStore, cacheDirectory: string, uri: string): Promise<string> {
@@ -71,49 +70,65 @@ export async function createSnapshotView(
     await Promise.all(all.slice(start, start + concurrency).map(async (entry) => local.set(entry.dataFile.filePath, await cached(table.store, options.cacheDirectory, entry.dataFile.filePath))));
   }
   const prefix = `__${name}`;
+  // Partitions are compared as small integers (part_id), not as their JSON text: the joins below
+  // compare one per row and delete key.
+  const partitionIds = new Map<string, number>();
+  const partitionIdOf = (entry: (typeof all)[number]) => {
+    const key = partitionKey(entry.dataFile.partition);
+    if (!partitionIds.has(key)) partitionIds.set(key, partitionIds.size);
+    return partitionIds.get(key)!;
+  };
   const fileRows = all.map((entry) =>
-    `(${quoteString(local.get(entry.dataFile.filePath)!)}, ${quoteString(entry.dataFile.filePath)}, ${entry.sequenceNumber}, ${quoteString(partitionKey(entry.dataFile.partition))}, ${entry.dataFile.content})`,
+    `(${quoteString(local.get(entry.dataFile.filePath)!)}, ${quoteString(entry.dataFile.filePath)}, ${entry.sequenceNumber}, ${quoteString(partitionKey(entry.dataFile.partition))}, ${partitionIdOf(entry)}, ${entry.dataFile.content})`,
   );
-  await connection.run(`CREATE OR REPLACE TEMP TABLE ${prefix}_files (local_path VARCHAR, uri VARCHAR, seq BIGINT, part VARCHAR, content INTEGER)`);
+  await connection.run(`CREATE OR REPLACE TEMP TABLE ${prefix}_files (local_path VARCHAR, uri VARCHAR, seq BIGINT, part VARCHAR, part_id INTEGER, content INTEGER)`);
   for (let start = 0; start < fileRows.length; start += 500) {
     await connection.run(`INSERT INTO ${prefix}_files VALUES ${fileRows.slice(start, start + 500).join(', ')}`);
   }
-  const list = (content: number) => all.filter((entry) => entry.dataFile.content === content).map((entry) => quoteString(local.get(entry.dataFile.filePath)!));
-  const dataList = list(DataFileContent.data);
+  const localPath = (entry: (typeof all)[number]) => quoteString(local.get(entry.dataFile.filePath)!);
+  const dataList = files.dataFiles.map(localPath);
   const equality = files.deleteFiles.filter((entry) => entry.dataFile.content === DataFileContent.equalityDeletes);
-  const positional = list(DataFileContent.positionDeletes);
+  const positional = files.deleteFiles.filter((entry) => entry.dataFile.content === DataFileContent.positionDeletes).map(localPath);
 
-  const conditions: string[] = [];
-  // Equality deletes, grouped by the columns they compare (normally one group: the unique key).
-  const groups = new Map<string, { names: string[]; paths: string[] }>();
+  // Each delete set is an ANTI JOIN whose ON clause is the spec's rule: equal key (and partition),
+  // plus the sequence-number comparison as a residual predicate. DuckDB runs that as a hash join
+  // on the equalities, checking the comparison per match. The former `WHERE NOT EXISTS (...)`
+  // with the same conditions was decorrelated into a plan 67x to 150x slower than a bare scan.
+  const joins: string[] = [];
+  const readDeletes = (columns: string, paths: string[]) =>
+    `(SELECT ${columns}, f.seq AS __seq, f.part_id AS __part_id FROM read_parquet([${paths.join(', ')}], filename = true) d JOIN ${prefix}_files f ON f.local_path = d.filename)`;
+  // Equality deletes, grouped by the columns they compare (normally one group: the unique key),
+  // and by scope: a partitioned delete file applies within its partition, an unpartitioned one
+  // (no partition values) to every partition, as in readLiveRows.
+  const groups = new Map<string, { names: string[]; partitioned: string[]; global: string[] }>();
   for (const entry of equality) {
     const names = (entry.dataFile.equalityIds ?? []).map((id) => schema.fields.find((field) => field.id === id)!.name);
     const key = names.join('\u0000');
-    const group = groups.get(key) ?? { names, paths: [] };
-    group.paths.push(quoteString(local.get(entry.dataFile.filePath)!));
+    const group = groups.get(key) ?? { names, partitioned: [], global: [] };
+    (partitionKey(entry.dataFile.partition) === GLOBAL_PARTITION ? group.global : group.partitioned).push(localPath(entry));
     groups.set(key, group);
   }
   let index = 0;
-  for (const { names, paths } of groups.values()) {
-    const deletes = `${prefix}_eq${index++}`;
-    const cols = names.map(quoteIdentifier).join(', ');
-    await connection.run(
-      `CREATE OR REPLACE TEMP VIEW ${deletes} AS SELECT ${cols}, f.seq AS __seq, f.part AS __part FROM read_parquet([${paths.join(', ')}], filename = true) d JOIN ${prefix}_files f ON f.local_path = d.filename`,
-    );
-    const match = names.map((column) => `e.${quoteIdentifier(column)} = d.${quoteIdentifier(column)}`).join(' AND ');
-    conditions.push(`NOT EXISTS (SELECT 1 FROM ${deletes} e WHERE ${match} AND e.__seq > f.seq AND e.__part = f.part)`);
+  for (const { names, partitioned, global } of groups.values()) {
+    const columns = names.map((column) => `d.${quoteIdentifier(column)}`).join(', ');
+    // Null keys match null keys, as in the own reader (and Iceberg's StructLike comparison).
+    const match = (alias: string) => names.map((column) => `${alias}.${quoteIdentifier(column)} IS NOT DISTINCT FROM d.${quoteIdentifier(column)}`).join(' AND ');
+    if (partitioned.length > 0) {
+      const alias = `e${index++}`;
+      joins.push(`ANTI JOIN ${readDeletes(columns, partitioned)} ${alias} ON ${match(alias)} AND ${alias}.__part_id = f.part_id AND ${alias}.__seq > f.seq`);
+    }
+    if (global.length > 0) {
+      const alias = `e${index++}`;
+      joins.push(`ANTI JOIN ${readDeletes(columns, global)} ${alias} ON ${match(alias)} AND ${alias}.__seq > f.seq`);
+    }
   }
   if (positional.length > 0) {
-    const deletes = `${prefix}_pos`;
-    await connection.run(
-      `CREATE OR REPLACE TEMP VIEW ${deletes} AS SELECT d.file_path, d.pos, f.seq AS __seq FROM read_parquet([${positional.join(', ')}], filename = true) d JOIN ${prefix}_files f ON f.local_path = d.filename`,
-    );
-    conditions.push(`NOT EXISTS (SELECT 1 FROM ${deletes} p WHERE p.file_path = f.uri AND p.pos = d.file_row_number AND p.__seq >= f.seq)`);
+    joins.push(`ANTI JOIN ${readDeletes('d.file_path, d.pos', positional)} p ON p.file_path = f.uri AND p.pos = d.file_row_number AND p.__seq >= f.seq`);
   }
   const projected = schema.fields.map((field) => `d.${quoteIdentifier(field.name)}`).join(', ');
   await connection.run(
-    `CREATE OR REPLACE TEMP VIEW ${quoteIdentifier(name)} AS SELECT ${projected} FROM read_parquet([${dataList.join(', ')}], filename = true, file_row_number = true) d ` +
-      `JOIN ${prefix}_files f ON f.local_path = d.filename${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`,
+    `CREATE OR REPLACE TEMP VIEW ${quoteIdentifier(name)} AS SELECT ${projected} FROM read_parquet([${dataList.join(', ')}], filename = true${positional.length > 0 ? ', file_row_number = true' : ''}) d ` +
+      `JOIN ${prefix}_files f ON f.local_path = d.filename${joins.map((join) => ` ${join}`).join('')}`,
   );
 }
 
@@ -125,14 +140,6 @@ function plain(value: unknown): unknown {
   // DuckDB's value classes (timestamps, decimals, lists) print themselves readably.
   return (value as { toString(): string }).toString();
 }
-
-/** Table names the SQL mentions (as whole words), among `known`. */
-export function referencedTables(sql: string, known: readonly string[]): string[] {
-  return known.filter((name) => new RegExp(`(^|[^A-Za-z0-9_])${name}([^A-Za-z0-9_]|$)`, 'i').test(sql));
-}
-
-/** How a read-only query may start (SELECT, WITH ... SELECT, DuckDB's FROM-first and VALUES forms). */
-const READ_ONLY_KEYWORDS = new Set(['SELECT', 'WITH', 'FROM', 'VALUES', 'TABLE', '(']);
 
 export interface LakehouseQueryOptions {
   sql: string;
@@ -153,10 +160,7 @@ export async function queryLakehouse(options: LakehouseQueryOptions): Promise<Qu
   try {
     const extracted = await connection.extractStatements(options.sql);
     if (extracted.count !== 1) throw new QueryError(`give exactly one SQL statement; received ${extracted.count}`);
-    const keyword = /^(?:\s|--[^\n]*\n|\/\*[\s\S]*?\*\/)*([A-Za-z(]+)/.exec(options.sql)?.[1]?.toUpperCase() ?? '';
-    if (!READ_ONLY_KEYWORDS.has(keyword.replace(/^\(+/, '(') === '(' ? '(' : keyword)) {
-      throw new QueryError(`only SELECT queries are allowed: the lakehouse is read-only here (received a statement starting with ${keyword || 'nothing'})`);
-    }
+    assertSingleSelect(options.sql);
     const snapshots: Record<string, Snapshot | undefined> = {};
     for (const name of names) {
       const table = options.tables[name]!;

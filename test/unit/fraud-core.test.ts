@@ -259,11 +259,12 @@ describe('planning a batch', () => {
     expect(result.commits[0]!.users[0]!.orderCount).toBe(1);
   });
 
-  it('splits a batch into transactions of at most 100 items, each with its checkpoint', () => {
+  it('splits a batch into transactions of at most 100 items, with its checkpoint and (a shard\'s first) the registry update', () => {
     const records = Array.from({ length: 120 }, (_, index) =>
       orderRecordFactory(index + 1, orderFactory({ orderId: `o${index}`, userId: `user-${index}`, ipAddress: `198.51.100.${index % 200}` })));
     const result = plan(records);
-    for (const commit of result.commits) expect(1 + commit.decisions.length + commit.users.length + commit.ipActivities.length).toBeLessThanOrEqual(MAX_TRANSACTION_ITEMS);
+    // The checkpoint and the shard registry's update (a shard's first commit) come on top of the orders' items.
+    for (const commit of result.commits) expect(2 + commit.decisions.length + commit.users.length + commit.ipActivities.length).toBeLessThanOrEqual(MAX_TRANSACTION_ITEMS);
     expect(result.commits.flatMap((commit) => commit.decisions)).toHaveLength(120);
     expect(result.commits.at(-1)!.lastSequenceNumber).toBe(sequenceAt(120));
   });

@@ -48,4 +48,16 @@ describe('SequenceWatermark', () => {
     watermark.acknowledged(1);
     expect(watermark.safeNextExpected()).toBe(2);
   });
+
+  it('has seen what arrived or came before the session started, but not a number inside an open gap', () => {
+    const watermark = new SequenceWatermark(5);
+    watermark.received(8);
+
+    expect([3, 4, 5, 6, 7, 8, 9].map((seq) => [seq, watermark.seen(seq)])).toStrictEqual([
+      [3, true], [4, true], [5, false], [6, false], [7, false], [8, true], [9, false],
+    ]);
+    watermark.received(6);
+    watermark.gapFilled(5, 6);
+    expect([5, 6, 7].map((seq) => watermark.seen(seq))).toStrictEqual([true, true, false]);
+  });
 });

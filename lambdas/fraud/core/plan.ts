@@ -95,6 +95,11 @@ export interface ScoringPlan {
 
 /** DynamoDB's limit of items per TransactWriteItems. */
 export const MAX_TRANSACTION_ITEMS = 100;
+/**
+ * Items of a commit that are not orders': the checkpoint, and on a shard's first commit the shard
+ * registry's update (scorer-store.ts). Always reserved, so a first commit of a full batch fits too.
+ */
+export const TRANSACTION_OVERHEAD_ITEMS = 2;
 
 export function planBatch(batch: DecodedBatch, loaded: LoadedProfiles, configs: ScoringConfigs, settings: PlanSettings): ScoringPlan {
   const users = new Map(loaded.users);
@@ -138,7 +143,7 @@ export function planBatch(batch: DecodedBatch, loaded: LoadedProfiles, configs: 
     } else {
       const { order, amountBase } = entry;
       const itemsNeeded = 1 + Number(!open.users.has(order.userId)) + Number(!open.ips.has(order.ipAddress));
-      if (1 + open.decisions.length + open.users.size + open.ips.size + itemsNeeded > MAX_TRANSACTION_ITEMS) close();
+      if (TRANSACTION_OVERHEAD_ITEMS + open.decisions.length + open.users.size + open.ips.size + itemsNeeded > MAX_TRANSACTION_ITEMS) close();
       seen.add(order.orderId);
       const user = users.get(order.userId);
       const activities = [...(others.get(order.ipAddress) ?? []), ...(own.has(order.ipAddress) ? [own.get(order.ipAddress)!] : [])];

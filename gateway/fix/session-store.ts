@@ -1,17 +1,26 @@
-import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { MemorySessionStore, type IFixMsgStoreRecord, type IFixSessionStore, type SessionId } from 'jspurefix';
-import { GatewaySessionItem } from '../../contracts/market-data-gateway';
+import type { GatewaySessionItem } from '../../contracts/market-data-gateway';
 import type { SequenceWatermark } from '../core/sequence-watermark';
 
 /**
- * jspurefix's session store (IFixSessionStore) on the gateway's DynamoDB session table, so a new
- * task (a restart, a redeployment) resumes the FIX sequence numbers. What it persists as the target
- * is not the engine's expected number but the watermark's safe one (see SequenceWatermark), so a
- * crash re-requests every message whose ticks were not yet on the stream. Writes are coalesced:
- * one PutItem in flight, carrying the latest numbers. Sent messages are kept in memory only: the
- * gateway sends just Logon, MarketDataRequest and session messages, which a gap fill replaces.
+ * Where a session's sequence numbers live between connections and between gateway processes: the
+ * DynamoDB session table on AWS and in the local cloud (./dynamodb-session-table.ts), a Map in
+ * tests (MemorySessionTable). One item per session, the GatewaySessionItem contract.
  */
-export class DynamoDbSessionStore implements IFixSessionStore {
+export interface SessionTable {
+  load(sessionId: string): Promise<GatewaySessionItem | undefined>;
+  save(item: GatewaySessionItem): Promise<void>;
+}
+
+/**
+ * jspurefix's session store (IFixSessionStore) on a SessionTable, so a new connection and a new
+ * process resume the FIX sequence numbers. What it persists as the target is not the engine's
+ * expected number but the watermark's safe one (see SequenceWatermark), so a crash re-requests
+ * every message whose ticks were not yet on the stream. Writes are coalesced: one save in flight,
+ * carrying the latest numbers. Sent messages are kept in memory only: the gateway sends just Logon,
+ * MarketDataRequest and session messages, which a gap fill replaces.
+ */
+export class GatewaySessionStore implements IFixSessionStore {
   private readonly messages: MemorySessionStore;
   senderSeqNum = 1;
   targetSeqNum = 1;
@@ -20,7 +29,7 @@ export class DynamoDbSessionStore implements IFixSessionStore {
   private dirty = false;
   watermark: SequenceWatermark | undefined;
 
-  constructor(readonly sessionId: SessionId, private readonly dynamodb: DynamoDBClient, private readonly tableName: string) {
+  constructor(readonly sessionId: SessionId, private readonly table: SessionTable) {
     this.messages = new MemorySessionStore(sessionId);
   }
 
@@ -34,18 +43,11 @@ export class DynamoDbSessionStore implements IFixSessionStore {
   }
 
   async initialize(): Promise<void> {
-    const { Item } = await this.dynamodb.send(new GetItemCommand({ TableName: this.tableName, Key: { sessionId: { S: this.sessionId.toString() } }, ConsistentRead: true }));
-    if (Item === undefined) {
+    const item = await this.table.load(this.sessionId.toString());
+    if (item === undefined) {
       await this.persistNow();
       return;
     }
-    const item = GatewaySessionItem.parse({
-      sessionId: Item.sessionId?.S,
-      senderSeqNum: Number(Item.senderSeqNum?.N),
-      targetSeqNum: Number(Item.targetSeqNum?.N),
-      createdAt: Number(Item.createdAt?.N),
-      updatedAt: Number(Item.updatedAt?.N),
-    });
     this.senderSeqNum = item.senderSeqNum;
     this.targetSeqNum = item.targetSeqNum;
     this.created = item.createdAt;
@@ -97,17 +99,13 @@ export class DynamoDbSessionStore implements IFixSessionStore {
   private async persistNow(): Promise<void> {
     this.dirty = false;
     const target = Math.min(this.targetSeqNum, this.watermark?.safeNextExpected() ?? this.targetSeqNum);
-    const now = Date.now();
-    await this.dynamodb.send(new PutItemCommand({
-      TableName: this.tableName,
-      Item: {
-        sessionId: { S: this.sessionId.toString() },
-        senderSeqNum: { N: String(this.senderSeqNum) },
-        targetSeqNum: { N: String(Math.max(1, target)) },
-        createdAt: { N: String(this.created) },
-        updatedAt: { N: String(now) },
-      },
-    }));
+    await this.table.save({
+      sessionId: this.sessionId.toString(),
+      senderSeqNum: this.senderSeqNum,
+      targetSeqNum: Math.max(1, target),
+      createdAt: this.created,
+      updatedAt: Date.now(),
+    });
   }
 
   async flush(): Promise<void> {
@@ -116,5 +114,19 @@ export class DynamoDbSessionStore implements IFixSessionStore {
 
   async dispose(): Promise<void> {
     await this.persist();
+  }
+}
+
+/** A SessionTable in memory, for tests: it outlives the runners given it, as the DynamoDB table does. */
+export class MemorySessionTable implements SessionTable {
+  readonly items = new Map<string, GatewaySessionItem>();
+
+  async load(sessionId: string): Promise<GatewaySessionItem | undefined> {
+    const item = this.items.get(sessionId);
+    return item === undefined ? undefined : { ...item };
+  }
+
+  async save(item: GatewaySessionItem): Promise<void> {
+    this.items.set(item.sessionId, { ...item });
   }
 }
