@@ -5,7 +5,7 @@ import { GATEWAY_METRICS } from '../../contracts/market-data-gateway';
 import type { FixSessionRunner } from '../../gateway/fix/session';
 import { MemorySessionTable } from '../../gateway/fix/session-store';
 import type { FixVenue } from '../../simulator/venues/fix-venue';
-import { expectedFixTickIds, RecordingOutputs, SESSION_NAME, sleep, startTestSession, startTestVenue, until } from '../support/fix-session';
+import { expectedFixTickIds, KillableSessionTable, killRunner, RecordingOutputs, SESSION_NAME, sleep, startTestSession, startTestVenue, until } from '../support/fix-session';
 
 /**
  * The gateway's FIX session (jspurefix initiator, gateway/fix/session.ts) against the venue
@@ -19,9 +19,9 @@ describe('FIX session against the venue simulator', () => {
   const runners: FixSessionRunner[] = [];
   const log: string[] = [];
 
-  const start = async () => {
+  const start = async (sessionTable = new MemorySessionTable()) => {
     venue = await startTestVenue();
-    table = new MemorySessionTable();
+    table = sessionTable;
     outputs = new RecordingOutputs();
     const runner = startTestSession(venue, table, outputs, log);
     runners.push(runner);
@@ -187,5 +187,43 @@ describe('FIX session against the venue simulator', () => {
     expect(received(MsgType.ResendRequest).at(-1)).toMatchObject({ beginSeqNo: item.targetSeqNum, endSeqNo: 0 });
     expect(new Set([...durableBefore, ...tickIds(restartedOutputs.durable)])).toStrictEqual(expected);
     for (const id of notDurable) expect(tickIds(restartedOutputs.durable)).toContain(id);
+  });
+
+  it('a gateway killed while its sequence numbers were not yet saved logs on again past every number it sent, and loses no tick', async () => {
+    const killable = new KillableSessionTable();
+    const first = await start(killable);
+    await sleep(300);
+    // Saves stop landing (the PutItem in flight when SIGKILL comes): the heartbeats (1 s) go on, numbered past the table.
+    killable.landing = false;
+    const sessionId = first.store!.sessionId.toString();
+    const item = { ...killable.items.get(sessionId)! };
+    await until(() => venue.received.at(-1)!.seqNum > item.senderSeqNum + 1, () => `the gateway sent up to ${venue.received.at(-1)!.seqNum}; the table says ${item.senderSeqNum}`, 5_000);
+    killRunner(first);
+    runners.splice(runners.indexOf(first), 1);
+    const lastSentBeforeKill = Math.max(...venue.received.map((message) => message.seqNum));
+    const durableBefore = new Set(tickIds(outputs.durable));
+    killable.landing = true;
+
+    const restartedOutputs = new RecordingOutputs();
+    const restarted = startTestSession(venue, killable, restartedOutputs, log);
+    runners.push(restarted);
+    await until(() => restarted.state === 'ActiveNormalSession' && restartedOutputs.durable.length > 0, () => `state ${restarted.state}; refused by the venue ${JSON.stringify(venue.tooLow)}; ${log.join(' / ')}`);
+    const sentAfterRestart = venue.sent.size;
+    await until(() => venue.sent.size > sentAfterRestart + 5, () => 'no market data after the restart', 5_000);
+    const expected = await settle(restarted, () => [...outputs.durable, ...restartedOutputs.durable]);
+
+    // The table was behind what the venue had received: the defect's precondition.
+    expect(killable.items.get(sessionId)!.senderSeqNum).toBeGreaterThan(lastSentBeforeKill);
+    expect(item.senderSeqNum).toBeLessThanOrEqual(lastSentBeforeKill);
+    // Its first Logon is taken: no "MsgSeqNum too low" Logout, no failed attempt.
+    expect(venue.tooLow).toStrictEqual([]);
+    expect(restartedOutputs.states.slice(0, 2)).toStrictEqual(['Connecting', 'ActiveNormalSession']);
+    expect(received(MsgType.Logon).at(-1)!.seqNum).toBeGreaterThan(lastSentBeforeKill);
+    // The numbers skipped are filled for the venue with a gap fill, as for any ResendRequest.
+    expect(received(MsgType.SequenceReset).at(-1)).toMatchObject({ gapFill: true, possDup: true });
+    // The target side: everything after the last saved watermark is asked again, and no tick is lost.
+    expect(received(MsgType.ResendRequest).at(-1)).toMatchObject({ beginSeqNo: item.targetSeqNum, endSeqNo: 0 });
+    expect(new Set([...durableBefore, ...tickIds(restartedOutputs.durable)])).toStrictEqual(expected);
+    expect(restarted.state).toBe('ActiveNormalSession');
   });
 });
