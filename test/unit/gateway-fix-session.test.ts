@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MsgType } from 'jspurefix';
+import { MsgType, SessionId } from 'jspurefix';
 import { GATEWAY_METRICS } from '../../contracts/market-data-gateway';
 import type { FixSessionRunner } from '../../gateway/fix/session';
-import { MemorySessionTable } from '../../gateway/fix/session-store';
+import { GatewaySessionStore, MemorySessionTable, SENDER_SEQ_NUM_MARGIN } from '../../gateway/fix/session-store';
 import type { FixVenue } from '../../simulator/venues/fix-venue';
 import { expectedFixTickIds, KillableSessionTable, killRunner, RecordingOutputs, SESSION_NAME, sleep, startTestSession, startTestVenue, until } from '../support/fix-session';
 
@@ -182,7 +182,8 @@ describe('FIX session against the venue simulator', () => {
 
     expect(notDurable.length).toBeGreaterThan(0);
     expect(restarted.store!.epochMs).toBe(item.createdAt);
-    expect(received(MsgType.Logon).map((message) => message.seqNum)).toStrictEqual([1, item.senderSeqNum]);
+    // It logs on SENDER_SEQ_NUM_MARGIN past the saved number (it cannot tell a stop from a kill); the venue gap-fills.
+    expect(received(MsgType.Logon).map((message) => message.seqNum)).toStrictEqual([1, item.senderSeqNum + SENDER_SEQ_NUM_MARGIN]);
     // Everything from the first message that was not durable is asked again.
     expect(received(MsgType.ResendRequest).at(-1)).toMatchObject({ beginSeqNo: item.targetSeqNum, endSeqNo: 0 });
     expect(new Set([...durableBefore, ...tickIds(restartedOutputs.durable)])).toStrictEqual(expected);
@@ -225,5 +226,66 @@ describe('FIX session against the venue simulator', () => {
     expect(received(MsgType.ResendRequest).at(-1)).toMatchObject({ beginSeqNo: item.targetSeqNum, endSeqNo: 0 });
     expect(new Set([...durableBefore, ...tickIds(restartedOutputs.durable)])).toStrictEqual(expected);
     expect(restarted.state).toBe('ActiveNormalSession');
+  });
+});
+
+/** The store's sender numbers on their own (no network): the bounds the kill test above relies on. */
+describe('GatewaySessionStore sender sequence numbers', () => {
+  const sessionId = new SessionId('FIX.4.4', 'GW', 'VENUE');
+  const key = sessionId.toString();
+  const saved = (senderSeqNum: number) => ({ sessionId: key, senderSeqNum, targetSeqNum: 7, createdAt: 1, updatedAt: 1 });
+
+  it('starts SENDER_SEQ_NUM_MARGIN past the saved item, saves that before the Logon, and asks for a reconnect once half the margin is sent unsaved', async () => {
+    const table = new KillableSessionTable();
+    await table.save(saved(40));
+    let unsafe = 0;
+    const store = new GatewaySessionStore(sessionId, table, { onUnsafeLead: () => (unsafe += 1) });
+    await store.initialize();
+
+    expect(store.senderSeqNum).toBe(40 + SENDER_SEQ_NUM_MARGIN);
+    expect(table.items.get(key)!.senderSeqNum).toBe(40 + SENDER_SEQ_NUM_MARGIN);
+    expect(store.targetSeqNum).toBe(7);
+    table.landing = false;
+    for (let sent = 1; sent < SENDER_SEQ_NUM_MARGIN / 2; sent += 1) void store.setSenderSeqNum(store.senderSeqNum + 1);
+    expect(unsafe).toBe(0);
+    void store.setSenderSeqNum(store.senderSeqNum + 1);
+    void store.setSenderSeqNum(store.senderSeqNum + 1);
+    expect(unsafe).toBe(1);
+    // A restart from what landed still starts past everything sent.
+    expect(table.items.get(key)!.senderSeqNum + SENDER_SEQ_NUM_MARGIN).toBeGreaterThan(store.senderSeqNum - 1);
+  });
+
+  it('a reconnect in the same process waits for the save in flight and starts from the higher of its own number and the item\'s', async () => {
+    const table = new KillableSessionTable();
+    await table.save(saved(40));
+    const first = new GatewaySessionStore(sessionId, table);
+    await first.initialize();
+    await first.setSenderSeqNum(first.senderSeqNum + 300);
+    table.landing = false;
+    void first.setSenderSeqNum(first.senderSeqNum + 1);
+    const second = new GatewaySessionStore(sessionId, table, { previous: first });
+    first.retire();
+    let initialized = false;
+    void second.initialize().then(() => (initialized = true));
+    await sleep(100);
+    // The first store's save never lands: no Logon until it does.
+    expect(initialized).toBe(false);
+
+  });
+
+  it('a reconnect in the same process starts from the higher of the number it reached and the item\'s plus the margin', async () => {
+    const startAfter = async (reached: number, itemSenderSeqNum: number) => {
+      const previous = new GatewaySessionStore(sessionId, new MemorySessionTable());
+      await previous.initialize();
+      await previous.setSenderSeqNum(reached);
+      const table = new MemorySessionTable();
+      await table.save(saved(itemSenderSeqNum));
+      const next = new GatewaySessionStore(sessionId, table, { previous });
+      await next.initialize();
+      return next.senderSeqNum;
+    };
+    // Its own saves did not land: the item is far behind.
+    expect(await startAfter(500, 40)).toBe(500);
+    expect(await startAfter(50, 40)).toBe(40 + SENDER_SEQ_NUM_MARGIN);
   });
 });
