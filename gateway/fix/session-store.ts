@@ -90,7 +90,9 @@ export class GatewaySessionStore implements IFixSessionStore {
       this.targetSeqNum = item.targetSeqNum;
       this.created = item.createdAt;
     }
-    await this.persistNow();
+    // Through `writing`, so the next connection's store waits for this save too (idle()).
+    this.writing = this.persistNow().finally(() => (this.writing = undefined));
+    await this.writing;
   }
 
   /** Ends this store's writes: a later connection's store carries the session on. */
@@ -103,8 +105,13 @@ export class GatewaySessionStore implements IFixSessionStore {
     while (this.writing !== undefined) await this.writing.catch(() => undefined);
   }
 
+  /**
+   * jspurefix calls this after every message it writes with that message's number + 1, a resent
+   * one too: a SequenceReset-GapFill answering a ResendRequest from 2 would set it back to 3 while
+   * the next new message is numbered far above. The number only grows (reset() starts it over).
+   */
   async setSenderSeqNum(value: number): Promise<void> {
-    this.senderSeqNum = value;
+    this.senderSeqNum = Math.max(this.senderSeqNum, value);
     this.checkLead();
     await this.persist();
   }

@@ -94,6 +94,12 @@ describe('FIX session against the venue simulator', () => {
     const runner = await start();
     await until(() => received(MsgType.Heartbeat).length >= 1, () => 'no heartbeat', 5_000);
     const lastFromGateway = venue.received.at(-1)!.seqNum;
+    const savedSenderSeqNums: number[] = [];
+    const save = table.save.bind(table);
+    table.save = async (item) => {
+      savedSenderSeqNums.push(item.senderSeqNum);
+      await save(item);
+    };
 
     // Market data right behind the ResendRequest, as on a busy feed: the gateway must not end the session over it.
     venue.resendRequest(2, lastFromGateway, { thenMarketData: true });
@@ -104,8 +110,11 @@ describe('FIX session against the venue simulator', () => {
     expect(received(MsgType.SequenceReset)).toStrictEqual([expect.objectContaining({ seqNum: 2, possDup: true, gapFill: true, newSeqNo: lastFromGateway + 1 })]);
     expect(runner.state).toBe('ActiveNormalSession');
     expect(received(MsgType.Logon)).toHaveLength(1);
-    // Its next messages go on from where they were.
+    // Its next messages go on from where they were, and so does the saved number (the gap fill, numbered 2, does not move it back).
     expect(venue.received.at(-1)!.seqNum).toBeGreaterThan(lastFromGateway);
+    expect(savedSenderSeqNums.length).toBeGreaterThan(0);
+    expect(savedSenderSeqNums).toStrictEqual([...savedSenderSeqNums].sort((a, b) => a - b));
+    expect(table.items.get(runner.store!.sessionId.toString())!.senderSeqNum).toBe(venue.received.at(-1)!.seqNum + 1);
     expect(new Set(tickIds(outputs.durable))).toStrictEqual(expectedFixTickIds(venue.sent, SESSION_NAME, runner.store!.epochMs));
   });
 
@@ -162,7 +171,7 @@ describe('FIX session against the venue simulator', () => {
     expect(new Set(tickIds(outputs.durable))).toStrictEqual(expected);
   });
 
-  it('a restarted gateway resumes from the session table: it logs on with the next numbers and re-requests what was not durable', async () => {
+  it('a restarted gateway resumes from the session table: it logs on past the stored numbers and re-requests what was not durable', async () => {
     const first = await start();
     await sleep(300);
     // PutRecords stops answering: the next messages reach the sink but are not durable.
