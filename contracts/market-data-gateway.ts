@@ -102,7 +102,11 @@ export const GATEWAY_SESSION_TABLE_KEY = { partitionKey: 'sessionId' } as const;
 
 export const GatewaySessionItem = z.object({
   sessionId: z.string(),
-  /** Next MsgSeqNum the gateway sends. */
+  /**
+   * Next MsgSeqNum the gateway sends, as last saved. Messages written while a save was in flight
+   * may be numbered past it, so a gateway starting from this item logs on a margin past it
+   * (SENDER_SEQ_NUM_MARGIN, gateway/fix/session-store.ts).
+   */
   senderSeqNum: z.number().int().positive(),
   /**
    * Next MsgSeqNum the gateway must receive: never past a message whose ticks are not yet on the

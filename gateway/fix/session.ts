@@ -21,7 +21,7 @@ import type { TickReject } from '../core/tick-checks';
 import { fixSource } from '../core/tick-id';
 import type { Gateway, GatewaySource } from '../gateway';
 import { DynamoDbSessionTable } from './dynamodb-session-table';
-import { GatewaySessionStore, type SessionTable } from './session-store';
+import { GatewaySessionStore, SENDER_SEQ_NUM_MARGIN, type SessionTable } from './session-store';
 
 const SESSION_MESSAGE_TYPES = new Set<string>([MsgType.Heartbeat, MsgType.TestRequest, MsgType.ResendRequest, MsgType.Reject, MsgType.SequenceReset, MsgType.Logout, MsgType.Logon]);
 
@@ -85,6 +85,17 @@ class MarketDataInitiatorSession extends AsciiSession {
       default:
         return super.validStateApplicationMsg();
     }
+  }
+
+  /**
+   * Once the session stops (a reconnect, or the store's onUnsafeLead), jspurefix takes its 'error'
+   * listeners off the connection it is closing; a venue resetting that connection (ECONNRESET)
+   * would then be an uncaught exception that ends the gateway. The session is over: log it.
+   */
+  protected override unsubscribe(): void {
+    const receiver = this.transport?.receiver;
+    super.unsubscribe();
+    if (receiver !== undefined && receiver.listenerCount('error') === 0) receiver.on('error', (error: Error) => this.runner.onClosedConnectionError(error));
   }
 
   protected onApplicationMsg(msgType: string, view: MsgView): void {
@@ -205,7 +216,16 @@ export class FixSessionRunner implements GatewaySource {
         const sessionConfig = scope.resolve<IJsFixConfig>(DITokens.IJsFixConfig);
         sessionConfig.sessionStoreFactory = {
           create: (sessionId) => {
-            this.store = new GatewaySessionStore(sessionId, this.deps.sessionTable);
+            const previous = this.store;
+            previous?.retire();
+            this.store = new GatewaySessionStore(sessionId, this.deps.sessionTable, {
+              previous,
+              // Saves are not landing: log on again only once they do (initialize waits for one).
+              onUnsafeLead: () => {
+                this.deps.log(`fix ${this.name}: ${SENDER_SEQ_NUM_MARGIN / 2} messages sent since the last saved sequence number; reconnecting`);
+                this.session?.requestStop('sequence numbers not saved');
+              },
+            });
             // A new connection starts from what the table says is safe.
             const store = this.store;
             const initialize = store.initialize.bind(store);
@@ -236,6 +256,10 @@ export class FixSessionRunner implements GatewaySource {
       MDReqGrp: { NoMDEntryTypes: [{ MDEntryType: '0' }, { MDEntryType: '1' }, { MDEntryType: '2' }] },
       InstrmtMDReqGrp: { NoRelatedSym: this.config.symbols.map((symbol) => ({ Instrument: { Symbol: symbol } })) },
     });
+  }
+
+  onClosedConnectionError(error: Error): void {
+    this.deps.log(`fix ${this.name}: closed connection: ${error.message}`);
   }
 
   onStopped(error?: Error): void {

@@ -30,7 +30,9 @@ import { RandomWalk } from './random-walk';
  * gets them back with PossDupFlag=Y), `resend(n)` sends the last n market-data messages again with
  * PossDupFlag=Y unasked, `mute()` stops the feed and the heartbeats (the peer's TestRequest is still
  * answered), `testRequest(id)` sends a TestRequest, `resendRequest(begin, end)` a ResendRequest, `drop()` cuts the connection, `stop()` and
- * `start()` restart the acceptor. `received` and `transmitted` log every message, for tests.
+ * `start()` restart the acceptor. `received` and `transmitted` log every message, for tests. Like a
+ * real acceptor it refuses a MsgSeqNum lower than expected (no PossDupFlag) with a Logout saying
+ * "MsgSeqNum too low" and disconnects (`tooLow` logs each).
  */
 export interface FixVenueOptions {
   symbols: readonly string[];
@@ -83,6 +85,31 @@ class VenueSession extends AsciiSession {
     engine.tick = () => {
       if (!venue.muted) tick();
     };
+    // jspurefix only cuts the connection on a MsgSeqNum lower than expected (a private method);
+    // a venue says why first, as FIX 4.4 (Vol. 2, "MsgSeqNum too low") and QuickFIX acceptors do.
+    const checked = this as unknown as { checkSeqNo: (msgType: string, view: MsgView) => boolean };
+    const checkSeqNo = checked.checkSeqNo.bind(this);
+    checked.checkSeqNo = (msgType, view) => (this.rejectTooLow(msgType, view) ? false : checkSeqNo(msgType, view));
+  }
+
+  /**
+   * A message numbered at or below the last one received, not marked PossDupFlag=Y, is a serious
+   * error: Logout with Text "MsgSeqNum too low, expecting N but received M", then disconnect. On a
+   * Logon it means the peer lost track of its numbers: it can only log on again with N or more.
+   */
+  private rejectTooLow(msgType: string, view: MsgView): boolean {
+    if (msgType === String(MsgType.SequenceReset)) return false;
+    if (msgType === String(MsgType.Logon) && view.getTyped('ResetSeqNumFlag') === true) return false;
+    if (view.getTyped('PossDupFlag') === true) return false;
+    const received = view.getTyped('MsgSeqNum') as number;
+    const expected = this.sessionState.lastPeerMsgSeqNum + 1;
+    if (received >= expected) return false;
+    const text = `MsgSeqNum too low, expecting ${expected} but received ${received}`;
+    this.venue.tooLow.push({ msgType, expected, received });
+    this.sendLogout(text);
+    // The Logout is encoded synchronously; end the connection once it is on the wire.
+    setTimeout(() => this.stop(), 50);
+    return true;
   }
 
   protected onApplicationMsg(msgType: string): void {
@@ -243,6 +270,8 @@ export class FixVenue {
   readonly sent: SentMarketData = new Map();
   readonly received: VenueMessageLog[] = [];
   readonly transmitted: VenueMessageLog[] = [];
+  /** Messages refused with Logout "MsgSeqNum too low" (see VenueSession.rejectTooLow). */
+  readonly tooLow: { msgType: string; expected: number; received: number }[] = [];
   /** No feed and no heartbeats while set (see mute()). */
   muted = false;
   private readonly stores = new Map<string, IFixSessionStore>();

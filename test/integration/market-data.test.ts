@@ -76,7 +76,7 @@ describe.skipIf(!java.available)(titled('market-data gateway on the local cloud'
     expect(letters.map((letter) => [letter.reason, letter.source, letter.raw])).toStrictEqual([['malformed-response', 'rest:demo-rest', '<html>502 Bad Gateway</html>{"quo']]);
   });
 
-  it('runs the FIX session from the template: every tick the venue sent reaches the stream, across a forced gap, lost messages and a gateway restart', async () => {
+  it('runs the FIX session from the template: every tick the venue sent reaches the stream, across a forced gap, lost messages, a gateway restart and a gateway SIGKILL', async () => {
     const service = cloud.containers.serviceNames.find((name) => name.includes('MarketData'))!;
     const fromGateway = (msgType: string) => fix.received.filter((message) => message.msgType === msgType);
     await eventually(async () => fix.connected && fromGateway(MsgType.MarketDataRequest).length > 0, () => `the gateway's FIX session did not subscribe (${fix.received.length} messages from it)`);
@@ -98,6 +98,15 @@ describe.skipIf(!java.available)(titled('market-data gateway on the local cloud'
     await eventually(async () => fromGateway(MsgType.Logon).length > logonsBefore && fix.connected, () => 'the restarted gateway did not log on again');
     const sentAtLogon = fix.sent.size;
     await eventually(async () => fix.sent.size > sentAtLogon + 20, () => 'no market data after the restart');
+    const relogon = fromGateway(MsgType.Logon).at(-1)!;
+
+    // A crash (SIGKILL, no Logout, no final save): the session item may be behind the numbers sent.
+    const logonsBeforeKill = fromGateway(MsgType.Logon).length;
+    const gatewaySeqBeforeKill = Math.max(...fix.received.map((message) => message.seqNum));
+    cloud.containers.kill(service);
+    await eventually(async () => fromGateway(MsgType.Logon).length > logonsBeforeKill && fix.connected, () => 'the gateway did not log on again after SIGKILL');
+    const sentAtKillLogon = fix.sent.size;
+    await eventually(async () => fix.sent.size > sentAtKillLogon + 20, () => 'no market data after the SIGKILL');
     fix.mute();
 
     const [item] = (await scanAll(cloud, cloud.outputs.GatewaySessionTableName!)).map((raw) => GatewaySessionItem.parse(raw));
@@ -109,9 +118,12 @@ describe.skipIf(!java.available)(titled('market-data gateway on the local cloud'
     }, () => `${new Set(fixTicks).size} of ${expected.size} FIX tickIds on the stream; missing e.g. ${[...expected].filter((id) => !fixTicks.includes(id)).slice(0, 5).join(', ')}`);
 
     expect(new Set(fixTicks)).toStrictEqual(expected);
-    const relogon = fromGateway(MsgType.Logon).at(-1)!;
     // The sender sequence number came back from DynamoDB: no reset to 1.
     expect(relogon.seqNum).toBeGreaterThan(gatewaySeqBeforeRestart);
+    // After the kill it logged on past every number it had sent, at the first attempt: the venue refused nothing as too low.
+    expect(fromGateway(MsgType.Logon).slice(logonsBeforeKill).map((message) => message.seqNum)).toStrictEqual([expect.any(Number)]);
+    expect(fromGateway(MsgType.Logon).at(-1)!.seqNum).toBeGreaterThan(gatewaySeqBeforeKill);
+    expect(fix.tooLow).toStrictEqual([]);
     expect(item!.sessionId).toBe('FIX.4.4-TEST-GW-TEST-VENUE');
     // Both sources reached the one stream.
     const sources = new Set((await readMarketData(cloud)).map((tick) => tick.source));

@@ -3,7 +3,8 @@ import type { MarketTickInput } from '../../contracts/market-data';
 import type { TickReject } from '../../gateway/core/tick-checks';
 import { fixTickId } from '../../gateway/core/tick-id';
 import { FixSessionRunner, type FixSessionOutputs } from '../../gateway/fix/session';
-import type { SessionTable } from '../../gateway/fix/session-store';
+import { MemorySessionTable, type SessionTable } from '../../gateway/fix/session-store';
+import type { GatewaySessionItem } from '../../contracts/market-data-gateway';
 import { FixVenue, type SentMarketData } from '../../simulator/venues/fix-venue';
 
 export const VENUE_COMP_ID = 'VENUE';
@@ -47,6 +48,30 @@ export class RecordingOutputs implements FixSessionOutputs {
       this.states.push(state);
     },
   };
+}
+
+/**
+ * A MemorySessionTable whose saves can stop landing: while `landing` is false a save never
+ * answers and changes nothing, as a DynamoDB PutItem in flight when the process is killed.
+ */
+export class KillableSessionTable extends MemorySessionTable {
+  landing = true;
+
+  override async save(item: GatewaySessionItem): Promise<void> {
+    if (!this.landing) return new Promise<void>(() => undefined);
+    return super.save(item);
+  }
+}
+
+/**
+ * The runner as after a SIGKILL: the connection ends without a Logout, no final persist, no
+ * reconnect. (Reaches into the runner: nothing in production stops a session this way.)
+ */
+export function killRunner(runner: FixSessionRunner): void {
+  const inside = runner as unknown as { stopped: boolean; wake?: () => void; session?: { requestStop(reason: string): void } };
+  inside.stopped = true;
+  inside.wake?.();
+  inside.session?.requestStop('killed');
 }
 
 /** The venue on 127.0.0.1 with an OS-picked port and 1 s heartbeats. */
