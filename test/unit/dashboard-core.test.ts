@@ -118,7 +118,10 @@ describe('settings from the environment', () => {
       windowTableName: 'windows',
       allowedLatenessSeconds: 60,
       connectionTtlSeconds: 7200,
+      // The market panel's quotes table is optional: a stack without the panel sends no prices snapshot.
+      quotesTableName: undefined,
     });
+    expect(settingsFromEnv(ConnectionsSettings, 'connections handler', { ...env, [DashboardEnv.quotesTableName]: 'quotes' }).quotesTableName).toBe('quotes');
   });
 
   it('names every missing or invalid variable', () => {
