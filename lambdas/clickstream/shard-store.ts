@@ -151,16 +151,7 @@ export class ShardStore {
   }
 
   async commit(shard: ShardRef, from: ShardState, commit: Commit): Promise<CommitOutcome> {
-    const entry: LogEntry = {
-      from: from.checkpoint,
-      first: commit.firstSequenceNumber,
-      to: commit.lastSequenceNumber,
-      recovery: false,
-      watermarkMs: commit.watermarkMs,
-      windows: commit.windows,
-      fingerprints: this.config.dedupHorizonMs > 0 ? commit.fingerprints : [],
-      dedupUntilMs: commit.lastArrivalMs + this.config.dedupHorizonMs,
-    };
+    const entry = this.logEntryOf(commit, { after: from.checkpoint });
     const written = await this.writeLogEntry(shard, entry);
     const cache = this.cacheFor(shard);
     if (written.to !== entry.to) {
@@ -219,27 +210,16 @@ export class ShardStore {
    * only completes what a crash left unwritten.
    */
   async recover(shard: ShardRef, step: Commit): Promise<RecoveryOutcome> {
-    const entry: LogEntry = {
-      from: undefined,
-      first: step.firstSequenceNumber,
-      to: step.lastSequenceNumber,
-      recovery: true,
-      watermarkMs: Number.NEGATIVE_INFINITY,
-      windows: step.windows,
-      fingerprints: this.config.dedupHorizonMs > 0 ? step.fingerprints : [],
-      dedupUntilMs: step.lastArrivalMs + this.config.dedupHorizonMs,
-    };
+    const entry = this.logEntryOf(step, 'recovery');
     const sortKey = recoverySortKey(step.firstSequenceNumber);
     let standing = entry;
     try {
       await this.put(this.config.stateTableName, logEntryItem(logPartition(shard), sortKey, entry), 'attribute_not_exists(pk)');
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      const { Item } = await this.ddb.send(
-        new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: sortKey }, ConsistentRead: true }),
-      );
-      if (Item === undefined) throw new ShardStateError(`recovery entry of ${shard.shardId} at ${step.firstSequenceNumber} vanished`);
-      standing = logEntryFromItem(Item);
+      const found = await this.readLogItem(shard, sortKey);
+      if (found === undefined) throw new ShardStateError(`recovery entry of ${shard.shardId} at ${step.firstSequenceNumber} vanished`);
+      standing = found;
     }
     await this.applyRecovery(shard, standing);
     // A warm container of this shard remembers the recovered eventIds (others read them on a whole read).
@@ -292,12 +272,32 @@ export class ShardStore {
     }
   }
 
-  private async readLogEntry(shard: ShardRef, from: string | undefined): Promise<LogEntry | undefined> {
+  private readLogEntry(shard: ShardRef, from: string | undefined): Promise<LogEntry | undefined> {
+    return this.readLogItem(shard, logSortKey(from));
+  }
+
+  private async readLogItem(shard: ShardRef, sortKey: string): Promise<LogEntry | undefined> {
     const { Item } = await this.ddb.send(
-      new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: logSortKey(from) }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.config.stateTableName, Key: { pk: logPartition(shard), sk: sortKey }, ConsistentRead: true }),
     );
     return Item === undefined ? undefined : logEntryFromItem(Item);
   }
+
+  /** The log entry of a step: one that moves the checkpoint on from `after`, or a recovery step (which moves nothing). */
+  private logEntryOf(step: Commit, kind: { after: string | undefined } | 'recovery'): LogEntry {
+    const recovery = kind === 'recovery';
+    return {
+      from: recovery ? undefined : kind.after,
+      first: step.firstSequenceNumber,
+      to: step.lastSequenceNumber,
+      recovery,
+      watermarkMs: recovery ? Number.NEGATIVE_INFINITY : step.watermarkMs,
+      windows: step.windows,
+      fingerprints: this.config.dedupHorizonMs > 0 ? step.fingerprints : [],
+      dedupUntilMs: step.lastArrivalMs + this.config.dedupHorizonMs,
+    };
+  }
+
 
   /** Adds the entry's deltas to the shard's partials, minute by minute, concurrently. */
   private async apply(shard: ShardRef, entry: LogEntry): Promise<void> {
