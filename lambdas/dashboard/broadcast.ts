@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBStreamRecord } from '@aws-lambda-powertools/parser/schemas/dynamodb';
@@ -13,6 +12,7 @@ import type { PostOutcome } from './management-api';
 import { reportOversized } from './oversized';
 import type { BroadcasterSettings, PostingSettings } from './settings';
 import type { WindowRead } from './window-reader';
+import { decodeInOrder } from './decode-in-order';
 
 const PartialImage = ShardPartialItem.pick({ windowStart: true, windowEnd: true, counts: true, lateCounts: true, shardId: true });
 const OldPartialImage = ShardPartialItem.pick({ counts: true, lateCounts: true });
@@ -97,45 +97,21 @@ export async function broadcastWindowChanges(
   deps: BroadcasterDependencies,
 ): Promise<DynamoDBBatchResponse> {
   const records = event.Records;
-  const changes = new Map<DynamoDBRecord, TableChange>();
-  const decoded = await processPartialResponse(
-    event,
-    (record: DynamoDBRecord) => {
-      changes.set(record, toTableChange(record));
-    },
-    new BatchProcessor(EventType.DynamoDBStreams),
-    { context, processInParallel: false },
-  );
-  // Powertools names a failed record by its sequence number, unique within a stream.
-  const indexOfSequence = new Map(records.map((record, index) => [record.dynamodb?.SequenceNumber, index]));
-  const cutoff = Math.min(
-    records.length,
-    ...decoded.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0),
-  );
-  if (cutoff < records.length) {
-    deps.logger.error('A window-table stream record could not be decoded; the batch ends before it', {
-      sequenceNumber: records[cutoff]!.dynamodb?.SequenceNumber,
-      undecodable: decoded.batchItemFailures.length,
-    });
-    deps.metrics.addMetric('UndecodableRecords', MetricUnit.Count, decoded.batchItemFailures.length);
-  }
+  const { decoded: changes, batchItemFailures } = await decodeInOrder(records, toTableChange, context, deps, 'window-table stream');
 
   const nowMs = deps.now();
-  const windows = await windowsOf(records.slice(0, cutoff).map((record) => changes.get(record)!), deps);
+  const windows = await windowsOf(changes, deps);
   const tally = await broadcast(windows, nowMs, deps);
 
-  deps.metrics.addMetric('StreamRecords', MetricUnit.Count, cutoff);
+  deps.metrics.addMetric('StreamRecords', MetricUnit.Count, changes.length);
   deps.metrics.addMetric('WindowsBroadcast', MetricUnit.Count, windows.length);
   deps.metrics.addMetric('MessagesPosted', MetricUnit.Count, tally.sent);
   deps.metrics.addMetric('GoneConnections', MetricUnit.Count, tally.gone);
   deps.metrics.addMetric('PostFailures', MetricUnit.Count, tally.failed);
   deps.metrics.publishStoredMetrics();
-  deps.logger.info('Batch broadcast', { records: records.length, decoded: cutoff, windows: windows.length, ...tally });
+  deps.logger.info('Batch broadcast', { records: records.length, decoded: changes.length, windows: windows.length, ...tally });
 
-  return {
-    batchItemFailures:
-      cutoff < records.length ? [{ itemIdentifier: records[cutoff]!.dynamodb!.SequenceNumber! }] : [],
-  };
+  return { batchItemFailures };
 }
 
 /**

@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { KinesisDataStreamRecord, KinesisDataStreamRecordPayload } from '@aws-lambda-powertools/parser/schemas/kinesis';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
@@ -8,6 +7,7 @@ import { postToSubscribers, type PostingDependencies } from './broadcast';
 import { latestQuotes, toMarketQuote, type LatestQuote } from './core/quotes';
 import { pricesPayloads } from './core/messages';
 import type { PricesSettings } from './settings';
+import { decodeInOrder } from './decode-in-order';
 
 /** The Kinesis envelope (Powertools' schema) with the data left as base64, decoded below. */
 const KinesisEnvelopeRecord = KinesisDataStreamRecord.extend({
@@ -57,25 +57,7 @@ export interface PricesDependencies extends PostingDependencies {
  */
 export async function broadcastPrices(event: KinesisStreamEvent, context: Context, deps: PricesDependencies): Promise<KinesisStreamBatchResponse> {
   const records = event.Records;
-  const decoded = new Map<KinesisStreamRecord, MarketTick>();
-  const outcome = await processPartialResponse(
-    event,
-    (record: KinesisStreamRecord) => {
-      decoded.set(record, toTick(record));
-    },
-    new BatchProcessor(EventType.KinesisDataStreams),
-    { context, processInParallel: false },
-  );
-  const indexOfSequence = new Map(records.map((record, index) => [record.kinesis.sequenceNumber, index]));
-  const cutoff = Math.min(records.length, ...outcome.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0));
-  if (cutoff < records.length) {
-    deps.logger.error('A market-data record could not be decoded; the batch ends before it', {
-      sequenceNumber: records[cutoff]!.kinesis.sequenceNumber,
-      undecodable: outcome.batchItemFailures.length,
-    });
-    deps.metrics.addMetric('UndecodableRecords', MetricUnit.Count, outcome.batchItemFailures.length);
-  }
-  const ticks = records.slice(0, cutoff).map((record) => decoded.get(record)!);
+  const { decoded: ticks, batchItemFailures } = await decodeInOrder(records, toTick, context, deps, 'market-data');
   const stored = await Promise.all(latestQuotes(ticks).map((quote) => deps.saveQuote(quote)));
   const quotes = stored.filter((quote): quote is LatestQuote => quote !== undefined).map(toMarketQuote);
   const nowMs = deps.now();
@@ -88,5 +70,5 @@ export async function broadcastPrices(event: KinesisStreamEvent, context: Contex
   deps.metrics.addMetric('PostFailures', MetricUnit.Count, tally.failed);
   deps.metrics.publishStoredMetrics();
   deps.logger.info('Prices broadcast', { records: records.length, ticks: ticks.length, quotes: quotes.length, ...tally });
-  return { batchItemFailures: cutoff < records.length ? [{ itemIdentifier: records[cutoff]!.kinesis.sequenceNumber }] : [] };
+  return { batchItemFailures };
 }

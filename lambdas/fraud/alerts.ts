@@ -1,4 +1,3 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBStreamRecord } from '@aws-lambda-powertools/parser/schemas/dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
@@ -6,6 +5,7 @@ import { PROTOCOL_VERSION, type AlertMessage, type DecisionCountsMessage } from 
 import { DecisionItem, type DecisionOutcome } from '../../contracts/fraud';
 import { postToSubscribers, type PostingDependencies } from '../dashboard/broadcast';
 import { reasonLine } from './core/score';
+import { decodeInOrder } from '../dashboard/decode-in-order';
 
 /** The decision attributes an alert needs, validated with the decisions table's contract. */
 const DecisionImage = DecisionItem.pick({
@@ -66,25 +66,8 @@ export function alertMessages(decisions: readonly DecisionImage[], sentAt: strin
  */
 export async function broadcastDecisions(event: DynamoDBStreamEvent, context: Context, deps: PostingDependencies): Promise<DynamoDBBatchResponse> {
   const records = event.Records;
-  const decoded = new Map<DynamoDBRecord, DecisionImage | undefined>();
-  const outcome = await processPartialResponse(
-    event,
-    (record: DynamoDBRecord) => {
-      decoded.set(record, toNewDecision(record));
-    },
-    new BatchProcessor(EventType.DynamoDBStreams),
-    { context, processInParallel: false },
-  );
-  const indexOfSequence = new Map(records.map((record, index) => [record.dynamodb?.SequenceNumber, index]));
-  const cutoff = Math.min(records.length, ...outcome.batchItemFailures.map((failure) => indexOfSequence.get(failure.itemIdentifier) ?? 0));
-  if (cutoff < records.length) {
-    deps.logger.error('A decisions-table stream record could not be decoded; the batch ends before it', { undecodable: outcome.batchItemFailures.length });
-    deps.metrics.addMetric('UndecodableRecords', MetricUnit.Count, outcome.batchItemFailures.length);
-  }
-  const decisions = records.slice(0, cutoff).flatMap((record) => {
-    const decision = decoded.get(record);
-    return decision === undefined ? [] : [decision];
-  });
+  const { decoded, batchItemFailures } = await decodeInOrder(records, toNewDecision, context, deps, 'decisions-table stream');
+  const decisions = decoded.filter((decision): decision is DecisionImage => decision !== undefined);
   const nowMs = deps.now();
   const payloads = alertMessages(decisions, new Date(nowMs).toISOString());
   const tally = await postToSubscribers(payloads, nowMs, deps);
@@ -94,5 +77,5 @@ export async function broadcastDecisions(event: DynamoDBStreamEvent, context: Co
   deps.metrics.addMetric('PostFailures', MetricUnit.Count, tally.failed);
   deps.metrics.publishStoredMetrics();
   deps.logger.info('Decisions broadcast', { records: records.length, decisions: decisions.length, ...tally });
-  return { batchItemFailures: cutoff < records.length ? [{ itemIdentifier: records[cutoff]!.dynamodb!.SequenceNumber! }] : [] };
+  return { batchItemFailures };
 }
