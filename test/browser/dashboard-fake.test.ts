@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { shownAt, watchRenderedUrls, watchShownCount } from '../../bench/dashboard';
 import { PROTOCOL_VERSION } from '../../contracts/dashboard';
 import { titled } from '../support/requirements';
-import { startFakeDashboardServer, type FakeDashboardServer } from './fake-dashboard-server';
+import { openFakeDashboard, startFakeDashboardServer, type FakeDashboardFixture, type FakeDashboardServer } from './fake-dashboard-server';
 import {
   collectPageErrors,
   connectionState,
@@ -34,18 +34,13 @@ describe.skipIf(!chromium.available)(titled('dashboard in Chromium against a fak
   let page: Page;
   let pageErrors: string[];
 
+  let fixture: FakeDashboardFixture | undefined;
+
   beforeAll(async () => {
-    fake = await startFakeDashboardServer();
-    site = await serveDashboard(() => fake.config);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    pageErrors = collectPageErrors(page);
+    fixture = await openFakeDashboard({ width: 1280, height: 900 });
+    ({ fake, site, browser, page, pageErrors } = fixture);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await site?.close();
-    await fake?.close();
-  });
+  afterAll(() => fixture?.close());
 
   it('connects with a dev token, subscribes, and renders the snapshot as text', async () => {
     fake.snapshot = [

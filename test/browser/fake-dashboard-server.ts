@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ClientMessage, PROTOCOL_VERSION, type DashboardConfig, type ServerMessage, type WindowCount } from '../../contracts/dashboard';
 import { messageText } from '../support/websocket';
-import { closeServer, listen } from './support';
+import type { Browser, Page } from 'playwright-core';
+import { closeServer, collectPageErrors, launchChromium, listen, serveDashboard, type DashboardSite } from './support';
 
 /**
  * A stand-in for the dashboard's WebSocket API that speaks contracts/dashboard.ts: it issues dev
@@ -293,4 +294,34 @@ export async function startFakeDashboardServer({ tokenLifetimeSeconds = 3600, ma
     },
   };
   return fake;
+}
+
+/** A fake server, the page served against it, and one Chromium page on it: the browser tests' fixture. */
+export interface FakeDashboardFixture {
+  fake: FakeDashboardServer;
+  site: DashboardSite;
+  browser: Browser;
+  page: Page;
+  /** Uncaught errors of `page`, as they happen. */
+  pageErrors: string[];
+  close(): Promise<void>;
+}
+
+export async function openFakeDashboard(viewport: { width: number; height: number }): Promise<FakeDashboardFixture> {
+  const fake = await startFakeDashboardServer();
+  const site = await serveDashboard(() => fake.config);
+  const browser = await launchChromium();
+  const page = await browser.newPage({ viewport });
+  return {
+    fake,
+    site,
+    browser,
+    page,
+    pageErrors: collectPageErrors(page),
+    close: async () => {
+      await browser.close();
+      await site.close();
+      await fake.close();
+    },
+  };
 }

@@ -1,12 +1,12 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCORING_CONFIG, type DecisionItem } from '../../contracts/fraud';
 import { alertMessages } from '../../lambdas/fraud/alerts';
 import { decodeBatch, planBatch } from '../../lambdas/fraud/core/plan';
 import { titled } from '../support/requirements';
 import { orderFactory, orderRecordFactory } from '../support/orders';
-import { startFakeDashboardServer, type FakeDashboardServer } from './fake-dashboard-server';
-import { collectPageErrors, launchChromium, requireChromium, saveScreenshot, serveDashboard, waitForConnectionState, type DashboardSite } from './support';
+import { openFakeDashboard, type FakeDashboardFixture, type FakeDashboardServer } from './fake-dashboard-server';
+import { requireChromium, saveScreenshot, waitForConnectionState, type DashboardSite } from './support';
 
 /**
  * The fraud panel in headless Chromium: a crafted order is scored by the scorer's own core, its
@@ -31,22 +31,16 @@ function craftedDecisions(): DecisionItem[] {
 describe.skipIf(!chromium.available)(titled('fraud panel in Chromium', chromium), () => {
   let fake: FakeDashboardServer;
   let site: DashboardSite;
-  let browser: Browser;
   let page: Page;
   let pageErrors: string[];
 
+  let fixture: FakeDashboardFixture | undefined;
+
   beforeAll(async () => {
-    fake = await startFakeDashboardServer();
-    site = await serveDashboard(() => fake.config);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
-    pageErrors = collectPageErrors(page);
+    fixture = await openFakeDashboard({ width: 1280, height: 1400 });
+    ({ fake, site, page, pageErrors } = fixture);
   });
-  afterAll(async () => {
-    await browser?.close();
-    await site?.close();
-    await fake?.close();
-  });
+  afterAll(() => fixture?.close());
 
   it('shows the alert for a crafted order with its reasons, and the decision rates', async () => {
     await page.goto(site.url);

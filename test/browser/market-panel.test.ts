@@ -8,8 +8,8 @@ import { latestQuotes, toMarketQuote } from '../../lambdas/dashboard/core/quotes
 import { REST_VENUE_MAPPING, RestQuoteVenue } from '../../simulator/venues/rest-venue';
 import { formatPrice } from '../../web/src/market-panel';
 import { titled } from '../support/requirements';
-import { startFakeDashboardServer, type FakeDashboardServer } from './fake-dashboard-server';
-import { collectPageErrors, launchChromium, requireChromium, saveScreenshot, serveDashboard, waitForConnectionState, type DashboardSite } from './support';
+import { openFakeDashboard, type FakeDashboardFixture, type FakeDashboardServer } from './fake-dashboard-server';
+import { requireChromium, saveScreenshot, waitForConnectionState, type DashboardSite } from './support';
 
 /**
  * The market panel in headless Chromium: quotes from the REST venue simulator go through the
@@ -50,18 +50,15 @@ describe.skipIf(!chromium.available)(titled('market panel in Chromium', chromium
   let pageErrors: string[];
   let venue: RestQuoteVenue;
 
+  let fixture: FakeDashboardFixture | undefined;
+
   beforeAll(async () => {
     venue = new RestQuoteVenue({ symbols: SYMBOLS, seed: 7, updateEveryMs: 0 });
-    [fake] = await Promise.all([startFakeDashboardServer(), venue.start()]);
-    site = await serveDashboard(() => fake.config);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
-    pageErrors = collectPageErrors(page);
+    [fixture] = await Promise.all([openFakeDashboard({ width: 1280, height: 1400 }), venue.start()]);
+    ({ fake, site, browser, page, pageErrors } = fixture);
   });
   afterAll(async () => {
-    await browser?.close();
-    await site?.close();
-    await fake?.close();
+    await fixture?.close();
     await venue?.stop();
   });
 
